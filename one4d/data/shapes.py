@@ -96,12 +96,16 @@ def _sphere(o: np.ndarray, d: np.ndarray, r: float) -> np.ndarray:
 
 
 def _box(o: np.ndarray, d: np.ndarray, half: np.ndarray) -> np.ndarray:
-    d = np.where(np.abs(d) < 1e-12, 1e-12, d)
-    inv = 1.0 / d
-    t1 = (-half - o) * inv
-    t2 = (half - o) * inv
-    tnear = np.minimum(t1, t2).max(axis=-1)
-    tfar = np.maximum(t1, t2).min(axis=-1)
+    # slab test, one axis at a time (reductions over a length-3 last axis are slow in numpy)
+    tnear = tfar = None
+    for k in range(3):
+        dk = d[..., k]
+        inv = 1.0 / np.where(np.abs(dk) < 1e-12, 1e-12, dk)
+        t1 = (-half[k] - o[..., k]) * inv
+        t2 = (half[k] - o[..., k]) * inv
+        lo, hi = np.minimum(t1, t2), np.maximum(t1, t2)
+        tnear = lo if tnear is None else np.maximum(tnear, lo)
+        tfar = hi if tfar is None else np.minimum(tfar, hi)
     return np.where((tnear <= tfar) & (tnear > EPS), tnear, np.inf)
 
 
@@ -144,13 +148,20 @@ class Room:
 
     def intersect(self, o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exit parameter ``t`` and face index for rays starting inside the room."""
-        d = np.where(np.abs(d) < 1e-12, 1e-12, d)
-        bound = np.where(d > 0, self.hi, self.lo)
-        t_axis = (bound - o) / d
-        axis = np.argmin(t_axis, axis=-1)
-        t = np.take_along_axis(t_axis, axis[..., None], axis=-1)[..., 0]
-        high = np.take_along_axis(d, axis[..., None], axis=-1)[..., 0] > 0
-        return t, 2 * axis + high.astype(np.int64)
+        t = face = None
+        for k in range(3):
+            dk = d[..., k]
+            dk = np.where(np.abs(dk) < 1e-12, 1e-12, dk)
+            high = dk > 0
+            tk = (np.where(high, self.hi[k], self.lo[k]) - o[..., k]) / dk
+            fk = 2 * k + high.astype(np.int64)
+            if t is None:
+                t, face = tk, fk
+            else:
+                closer = tk < t
+                t = np.where(closer, tk, t)
+                face = np.where(closer, fk, face)
+        return t, face
 
     def surface(self, face: int, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Inward unit normal [M, 3] and in-plane texture coordinates at points [M, 3] on one face."""
