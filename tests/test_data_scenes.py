@@ -114,6 +114,46 @@ def test_room_surfaces_are_static_planes_across_frames():
     assert checked >= 3
 
 
+def _seed_with_path(kind: str, **attrs) -> int:
+    for seed in range(500):
+        cam = sample_scene(seed).camera
+        if cam.kind == kind and not cam.jitter and cam.scale == 1.0 and all(
+            getattr(cam, k) == v for k, v in attrs.items()
+        ):
+            return seed
+    raise AssertionError(f"no {kind} camera among the first seeds")
+
+
+def _angle_deg(rot: np.ndarray) -> float:
+    return float(np.rad2deg(np.arccos(np.clip((np.trace(rot) - 1) / 2, -1, 1))))
+
+
+def test_camera_motion_matches_path_kind():
+    frames = 9
+    # pan: the camera turns in place, by the sampled yaw
+    seed = _seed_with_path("pan")
+    sc, cam = render_scene(seed, frames, 16, 16), sample_scene(seed).camera
+    np.testing.assert_allclose(sc.c2w[:, :3, 3], 0.0, atol=1e-5)
+    assert abs(_angle_deg(sc.c2w[-1, :3, :3]) - np.rad2deg(np.hypot(cam.pan_yaw, cam.pan_pitch))) < 3.0
+    assert np.sign(sc.c2w[-1, 0, 2]) == np.sign(cam.pan_yaw)  # pan right: the view axis swings to +x
+    # dolly forward: no rotation, moves along the view axis
+    seed = _seed_with_path("dolly", direction_name="forward")
+    sc, cam = render_scene(seed, frames, 16, 16), sample_scene(seed).camera
+    np.testing.assert_allclose(sc.c2w[:, :3, :3], np.tile(np.eye(3), (frames, 1, 1)), atol=1e-5)
+    move = sc.c2w[-1, :3, 3]
+    assert abs(np.linalg.norm(move) - cam.distance) < 1e-4 and move[2] > 0.8 * cam.distance
+    # orbit: constant distance to the target, always looking at it
+    seed = _seed_with_path("orbit")
+    sc, cam = render_scene(seed, frames, 16, 16), sample_scene(seed).camera
+    to_room = cam.poses(np.zeros(1))[0]
+    target = np.linalg.inv(to_room) @ np.append(cam.target, 1.0)
+    offsets = target[:3] - sc.c2w[:, :3, 3]
+    dist = np.linalg.norm(offsets, axis=1)
+    np.testing.assert_allclose(dist, dist[0], rtol=1e-4)
+    np.testing.assert_allclose(offsets / dist[:, None], sc.c2w[:, :3, 2], atol=1e-4)
+    assert _angle_deg(sc.c2w[-1, :3, :3]) > 10
+
+
 def test_depth_positive_and_sane():
     for seed in range(8):
         sc = render_scene(seed, 5, 32, 32)
