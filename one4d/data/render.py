@@ -70,19 +70,23 @@ def cast(
 
     to_room = camera.poses(np.zeros(1))[0]  # frame-0 camera-to-room
     rot0, t0 = to_room[:3, :3], to_room[:3, 3]
-    d_room = d_world @ rot0.T
-    o_room = o_world @ rot0.T + t0  # [F, 3]
+    # intersection and shading run in float32 (memory traffic dominates); points are lifted in float64 below
+    d_room = (d_world @ rot0.T).astype(np.float32)
+    o_room = (o_world @ rot0.T + t0).astype(np.float32)  # [F, 3]
 
     t_best, surface_id = (np.ascontiguousarray(a) for a in room.intersect(o_room[:, None, :], d_room))
     # surface ids: 0..5 room faces (ROOM_FACES order), 6 + k object k
-    poses = [(obj.trajectory.centers(times), obj.trajectory.rotations(times)) for obj in objects]
+    poses = [
+        (obj.trajectory.centers(times).astype(np.float32), obj.trajectory.rotations(times).astype(np.float32))
+        for obj in objects
+    ]
     n_rays = d_room.shape[1]
     d_sq = np.einsum("fnk,fnk->fn", d_room, d_room)
     for k, (obj, (centers, rots)) in enumerate(zip(objects, poses)):
         # cull with the bounding sphere, then intersect exactly in the object's frame
         oc = o_room - centers  # [F, 3]
         b = np.einsum("fnk,fk->fn", d_room, oc)
-        c = np.einsum("fk,fk->f", oc, oc)[:, None] - obj.shape.bounding_radius**2
+        c = np.einsum("fk,fk->f", oc, oc)[:, None] - np.float32(obj.shape.bounding_radius**2)
         candidates = np.flatnonzero(b * b - d_sq * c > 0)
         if candidates.size == 0:
             continue
@@ -97,7 +101,7 @@ def cast(
         id_flat[candidates[closer]] = 6 + k
 
     valid = np.isfinite(t_best) & (t_best > 0)
-    t_safe = np.where(valid, t_best, 0.0)
+    t_safe = np.where(valid, t_best, np.float32(0.0))
     p_room = o_room[:, None, :] + t_safe[..., None] * d_room
 
     # shade surface by surface on rays sorted by surface id (contiguous slices instead of repeated masks)
@@ -128,14 +132,15 @@ def cast(
             albedo[lo:hi] = obj.shape.texture(s, t)
         normal[lo:hi] = n
 
-    lambert = np.clip(normal @ light.direction, 0.0, None)
+    light_dir = light.direction.astype(np.float32)
+    lambert = np.clip(normal @ light_dir, 0.0, None)
     if shadows and objects:
-        lambert *= _unshadowed(p_sorted + 1e-4 * normal, frame_sorted, light.direction, objects, poses, lambert > 0)
-    shade = light.ambient + (1.0 - light.ambient) * lambert
+        lambert *= _unshadowed(p_sorted + np.float32(1e-3) * normal, frame_sorted, light_dir, objects, poses, lambert > 0)
+    shade = np.float32(light.ambient) + np.float32(1.0 - light.ambient) * lambert
     rgb = np.zeros_like(p_sorted)
     rgb[order] = np.clip(albedo * shade[:, None], 0.0, 1.0)
 
-    points = o_world[:, None, :] + t_safe[..., None] * d_world
+    points = o_world[:, None, :] + t_safe[..., None].astype(np.float64) * d_world
     shape = (n_frames, height, width)
     return {
         "rgb": rgb.reshape(shape + (3,)).astype(np.float32),
@@ -151,7 +156,7 @@ def _unshadowed(p, frame, light_dir, objects, poses, lit) -> np.ndarray:
 
     ``p`` [M, 3] are room-frame points (already pushed off their surface), ``frame`` [M] their frame indices.
     """
-    out = np.ones(len(p))
+    out = np.ones(len(p), dtype=np.float32)
     lit_idx = np.flatnonzero(lit)
     if lit_idx.size == 0:
         return out
@@ -162,7 +167,7 @@ def _unshadowed(p, frame, light_dir, objects, poses, lit) -> np.ndarray:
         # bounding-sphere cull along the (unit) light direction, then the exact test
         oc = p_all - centers[fi_all]
         b = oc @ light_dir
-        disc = b * b - (np.einsum("mk,mk->m", oc, oc) - obj.shape.bounding_radius**2)
+        disc = b * b - (np.einsum("mk,mk->m", oc, oc) - np.float32(obj.shape.bounding_radius**2))
         cand = np.flatnonzero((disc > 0) & (np.sqrt(np.maximum(disc, 0.0)) > b) & ~blocked)
         if cand.size == 0:
             continue
@@ -170,5 +175,5 @@ def _unshadowed(p, frame, light_dir, objects, poses, lit) -> np.ndarray:
         o_local = np.einsum("mji,mj->mi", r, oc[cand])
         d_local = np.einsum("mji,j->mi", r, light_dir)
         blocked[cand] |= np.isfinite(obj.shape.intersect(o_local, d_local))
-    out[lit_idx] = np.where(blocked, 0.0, 1.0)
+    out[lit_idx] = np.where(blocked, np.float32(0.0), np.float32(1.0))
     return out

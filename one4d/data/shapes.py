@@ -63,7 +63,7 @@ class Shape:
             lat = np.arcsin(np.clip(n[:, 1], -1.0, 1.0))
             return n, lon * r, lat * r
         if self.kind == "box":
-            rel = np.abs(p) / self.half[None, :]
+            rel = np.abs(p) / self.half[None, :].astype(p.dtype)
             axis = np.argmax(rel, axis=1)
             n = np.zeros_like(p)
             rows = np.arange(len(p))
@@ -101,8 +101,9 @@ def _box(o: np.ndarray, d: np.ndarray, half: np.ndarray) -> np.ndarray:
     for k in range(3):
         dk = d[..., k]
         inv = 1.0 / np.where(np.abs(dk) < 1e-12, 1e-12, dk)
-        t1 = (-half[k] - o[..., k]) * inv
-        t2 = (half[k] - o[..., k]) * inv
+        hk = float(half[k])
+        t1 = (-hk - o[..., k]) * inv
+        t2 = (hk - o[..., k]) * inv
         lo, hi = np.minimum(t1, t2), np.maximum(t1, t2)
         tnear = lo if tnear is None else np.maximum(tnear, lo)
         tfar = hi if tfar is None else np.minimum(tfar, hi)
@@ -153,7 +154,7 @@ class Room:
             dk = d[..., k]
             dk = np.where(np.abs(dk) < 1e-12, 1e-12, dk)
             high = dk > 0
-            tk = (np.where(high, self.hi[k], self.lo[k]) - o[..., k]) / dk
+            tk = (np.where(high, dk.dtype.type(self.hi[k]), dk.dtype.type(self.lo[k])) - o[..., k]) / dk
             fk = 2 * k + high.astype(np.int64)
             if t is None:
                 t, face = tk, fk

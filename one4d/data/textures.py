@@ -70,8 +70,9 @@ class Texture:
 
     def __call__(self, s: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Albedo [M, 3] (float64) at surface coordinates ``s``, ``t`` (each [M])."""
-        w = self.weight(s, t)
-        return self.color_a[None, :] * (1.0 - w[:, None]) + self.color_b[None, :] * w[:, None]
+        w = self.weight(s, t)[:, None]
+        a, b = self.color_a.astype(s.dtype), self.color_b.astype(s.dtype)
+        return a[None, :] + (b - a)[None, :] * w
 
     def weight(self, s: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Blend weight [M] in [0, 1] between ``color_a`` (0) and ``color_b`` (1)."""
@@ -86,7 +87,7 @@ class Texture:
         if self.kind == "gradient":  # triangle wave: smooth ramps, never constant over a large surface
             return np.abs(np.mod(along, 2.0) - 1.0)
         if self.kind == "noise":
-            return _value_noise(self.lattice, s / self.scale, t / self.scale)
+            return _value_noise(self.lattice.astype(s.dtype), s / self.scale, t / self.scale)
         raise ValueError(f"unknown texture kind {self.kind!r}")
 
 
