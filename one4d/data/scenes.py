@@ -17,7 +17,7 @@ Conventions (see docs/data.md and the architecture's "Data conventions"):
 * ``depth`` is the z-depth in the frame's own camera. ``points[i, v, u] = (c2w[i] @ [depth[i, v, u] *
   inv(K[i]) @ [u, v, 1], 1])[:3]`` holds to float32 rounding.
 * ``valid`` marks pixels whose ray hit a surface; in a closed room that is every pixel.
-* Units are arbitrary "metres": rooms are 4.5-8 wide, 6-10 long, 2.6-3.8 high; depth stays within ~0.4-11.
+* Units are arbitrary "metres": rooms are 4.5-8 wide, 6-10 long, 2.6-3.8 high; depth stays within ~0.6-10.2.
 
 Seeds: :data:`TRAIN_SEEDS` for training, :data:`HELDOUT_SEEDS` (``>= 1_000_000``) only for evaluation.
 """
