@@ -135,7 +135,8 @@ def cast(
     light_dir = light.direction.astype(np.float32)
     lambert = np.clip(normal @ light_dir, 0.0, None)
     if shadows and objects:
-        lambert *= _unshadowed(p_sorted + np.float32(1e-3) * normal, frame_sorted, light_dir, objects, poses, lambert > 0)
+        lifted = p_sorted + np.float32(1e-3) * normal  # off the surface, so it does not shadow itself
+        lambert *= _unshadowed(lifted, frame_sorted, light_dir, objects, poses, lambert > 0)
     shade = np.float32(light.ambient) + np.float32(1.0 - light.ambient) * lambert
     rgb = np.zeros_like(p_sorted)
     rgb[order] = np.clip(albedo * shade[:, None], 0.0, 1.0)

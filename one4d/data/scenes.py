@@ -190,7 +190,8 @@ def render_dataset(
     if not seeds:
         raise One4DInputError("seeds is empty; pass at least one seed, e.g. seeds=range(8)")
     scenes = [render_scene(s, frames, height, width) for s in seeds]
-    out = {key: np.stack([getattr(sc, key) for sc in scenes]) for key in ("rgb", "points", "depth", "valid", "K", "c2w", "surface")}
+    keys = ("rgb", "points", "depth", "valid", "K", "c2w", "surface")
+    out = {key: np.stack([getattr(sc, key) for sc in scenes]) for key in keys}
     out["seeds"] = np.array(seeds, dtype=np.int64)
     out["captions"] = [sc.caption for sc in scenes]
     return out
@@ -280,7 +281,10 @@ def _sample_object(rng, room: Room, camera: CameraPath, fov: float, motion: str)
     resting = motion == "bouncing" or rng.uniform() < 0.6
     tilt = np.eye(3) if resting or kind == "sphere" else random_rotation(rng)
     radius = shape.bounding_radius
-    extent = np.array([np.hypot(half[0], half[2]), half[1], np.hypot(half[0], half[2])]) if resting else np.full(3, radius)
+    if resting:  # upright, spinning about y: the horizontal reach is the footprint's half diagonal
+        extent = np.array([np.hypot(half[0], half[2]), half[1], np.hypot(half[0], half[2])])
+    else:
+        extent = np.full(3, radius)
     lo, hi = room.lo + extent + 0.02, room.hi - extent - 0.02
 
     # start somewhere in the frame-0 view, 1.5-4.5 units ahead
