@@ -1,0 +1,182 @@
+// Drives the widget test page in headless chromium and records what a user would see.
+//
+//   node widget_check.mjs <base-url> <out-dir>
+//
+// The page (served by one4d.bench_preview.serve_widget_page) has these payloads under /api/view:
+// temp/one4d/fixture.o4dp (the demo scene), temp/one4d/corrupt.o4dp (not a payload); a missing
+// file gives HTTP 404. Screenshots of the viewer's stage go to <out-dir>/*.png and everything
+// else to <out-dir>/results.json; tests/test_web_widget.py makes the assertions.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { launch } from "./browser.mjs";
+
+const [baseUrl, outDir] = process.argv.slice(2);
+if (!baseUrl || !outDir) {
+  console.error("usage: node widget_check.mjs <base-url> <out-dir>");
+  process.exit(2);
+}
+const FIXTURE = { filename: "fixture.o4dp", subfolder: "one4d", type: "temp" };
+const STEP_TIMEOUT = 20_000;
+
+const browser = await launch({ width: 700, height: 640 });
+const { page, messages } = browser;
+const results = { steps: {}, messages: [] };
+const mark = (name) => ({ name, at: messages.length });
+const phases = [];
+
+async function waitState(state) {
+  await page.waitForSelector(`.one4d-preview[data-state="${state}"]`, { timeout: STEP_TIMEOUT });
+}
+
+/** Waits until the viewer has drawn again (at least one render after `since`), then two frames. */
+async function waitRendered(since) {
+  await page.waitForFunction((n) => Number(document.querySelector(".one4d-preview")?.dataset.renders || 0) > n,
+    since, { timeout: STEP_TIMEOUT });
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+}
+
+const renders = () => page.evaluate(() => Number(document.querySelector(".one4d-preview")?.dataset.renders || 0));
+const dataset = () => page.evaluate(() => ({ ...document.querySelector(".one4d-preview").dataset }));
+const statusText = () => page.evaluate(() => document.querySelector(".one4d-status").textContent);
+const shot = (name) => page.locator(".one4d-stage").screenshot({ path: join(outDir, `${name}.png`) });
+
+try {
+  phases.push(mark("happy"));
+  await page.goto(`${baseUrl}/widget_page.html`, { waitUntil: "load" });
+  await page.waitForFunction(() => window.harness, null, { timeout: STEP_TIMEOUT });
+  await page.evaluate(() => window.harness.ready);
+
+  // Other node types get no widget; ours do, last, holding no value.
+  results.steps.otherNode = await page.evaluate(() => window.harness.create("SomeOtherNode"));
+  results.steps.created = await page.evaluate(() => window.harness.create("One4DPreview4D"));
+  await waitState("idle");
+  results.steps.idleText = await statusText();
+
+  // Load the fixture: points appear.
+  let before = await renders();
+  await page.evaluate((entry) => window.harness.execute({ one4d_preview: [entry] }), FIXTURE);
+  await waitState("ready");
+  await waitRendered(before);
+  results.steps.loaded = await dataset();
+  await shot("rgb_frame0");
+
+  // Another frame through the slider.
+  const last = Number(results.steps.loaded.frames) - 1;
+  before = await renders();
+  await page.locator(".one4d-frame").fill(String(last));
+  await waitRendered(before);
+  results.steps.lastFrame = await dataset();
+  await shot("rgb_frame_last");
+
+  // Colour modes.
+  for (const mode of ["depth", "height", "rgb"]) {
+    before = await renders();
+    await page.locator(".one4d-color").selectOption(mode);
+    await waitRendered(before);
+    results.steps[`color_${mode}`] = await dataset();
+    await shot(`${mode}_frame_last`);
+  }
+
+  // Cameras and trajectory off, then on again.
+  before = await renders();
+  await page.locator(".one4d-cameras").uncheck();
+  await page.locator(".one4d-trajectory").uncheck();
+  await waitRendered(before);
+  await shot("no_cameras");
+  before = await renders();
+  await page.locator(".one4d-cameras").check();
+  await page.locator(".one4d-trajectory").check();
+  await waitRendered(before);
+
+  // Point size.
+  before = await renders();
+  await page.locator(".one4d-size").fill("5");
+  await waitRendered(before);
+  await shot("size5");
+  before = await renders();
+  await page.locator(".one4d-size").fill("2");
+  await waitRendered(before);
+
+  // Point budget: a smaller uniform subsample.
+  const budgetOptions = await page.locator(".one4d-budget option").evaluateAll((os) => os.map((o) => o.value));
+  results.steps.budgetOptions = budgetOptions;
+  before = await renders();
+  await page.locator(".one4d-budget").selectOption(budgetOptions[budgetOptions.length - 1]);
+  await waitRendered(before);
+  results.steps.budget = await dataset();
+  await shot("budget");
+  await page.locator(".one4d-budget").selectOption("0");
+
+  // Orbit with the mouse: the picture moves.
+  before = await renders();
+  const box = await page.locator(".one4d-canvas").boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 + 80, box.y + box.height / 2 + 20, { steps: 5 });
+  await page.mouse.up();
+  await waitRendered(before);
+  await shot("orbited");
+  before = await renders();
+  await page.locator(".one4d-fit").click();
+  await waitRendered(before);
+  await shot("fit");
+
+  // Playback.
+  await page.locator(".one4d-fps").fill("20");
+  await page.locator(".one4d-fps").dispatchEvent("change");
+  const frameBefore = (await dataset()).frame;
+  await page.locator(".one4d-play").click();
+  await page.waitForTimeout(800);
+  results.steps.playing = await dataset();
+  await page.locator(".one4d-play").click();
+  results.steps.playFrames = { before: frameBefore, after: results.steps.playing.frame };
+
+  // Workflow save and reload, then resize.
+  results.steps.serialized = await page.evaluate(() => window.harness.serialize());
+  results.steps.promptInputs = await page.evaluate(() => window.harness.promptInputs());
+  results.steps.reload = await page.evaluate(() => window.harness.reload());
+  await waitState("idle");
+  before = await renders();
+  await page.evaluate((entry) => window.harness.execute({ one4d_preview: [entry] }), FIXTURE);
+  await waitState("ready");
+  await waitRendered(before);
+  results.steps.reloaded = await dataset();
+  const canvasSize = () => page.evaluate(() => {
+    const c = document.querySelector(".one4d-canvas");
+    return [c.width, c.height, c.clientWidth, c.clientHeight];
+  });
+  results.steps.canvasBeforeResize = await canvasSize();
+  before = await renders();
+  await page.evaluate(() => window.harness.resize(620, 560));
+  await waitRendered(before);
+  results.steps.canvasAfterResize = await canvasSize();
+  await page.screenshot({ path: join(outDir, "widget.png") });
+
+  // Errors are shown in the widget: a missing file, then a file that is not a payload.
+  phases.push(mark("errors"));
+  await page.evaluate(() => window.harness.execute({ one4d_preview: [{ filename: "missing.o4dp", subfolder: "one4d", type: "temp" }] }));
+  await waitState("error");
+  results.steps.missingText = await statusText();
+  await page.evaluate(() => window.harness.execute({ one4d_preview: [{ filename: "corrupt.o4dp", subfolder: "one4d", type: "temp" }] }));
+  await page.waitForFunction(() => document.querySelector(".one4d-status").textContent.includes("not a One4D"), null, { timeout: STEP_TIMEOUT });
+  results.steps.corruptText = await statusText();
+  await shot("error");
+
+  // Removing the node releases the viewer.
+  phases.push(mark("teardown"));
+  results.steps.removed = await page.evaluate(() => {
+    window.harness.create("SomeOtherNode");
+    return document.querySelectorAll(".one4d-canvas").length;
+  });
+  results.ok = true;
+} catch (err) {
+  results.ok = false;
+  results.error = String(err && err.stack || err);
+  await page.screenshot({ path: join(outDir, "failure.png") }).catch(() => {});
+} finally {
+  results.messages = messages;
+  results.phases = phases;
+  writeFileSync(join(outDir, "results.json"), JSON.stringify(results, null, 2));
+  await browser.close();
+}
+process.exit(results.ok ? 0 : 1);
