@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import init_empty_weights
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
 from .errors import One4DInputError
@@ -148,10 +149,11 @@ def dequantize_fp8(sd: dict[str, torch.Tensor], dtype: torch.dtype, keep_fp8: bo
 
     ``scale_weight`` / ``scale_input`` entries and the ``scaled_fp8`` marker are consumed.
     """
-    scaled = "scaled_fp8" in sd or any(k.endswith(".scale_weight") for k in sd)
+    marker = lambda k: k == "scaled_fp8" or k.endswith(".scaled_fp8")  # noqa: E731
+    scaled = any(marker(k) or k.endswith(".scale_weight") for k in sd)
     out: dict[str, torch.Tensor] = {}
     for key, value in sd.items():
-        if key == "scaled_fp8" or key.endswith(".scale_weight") or key.endswith(".scale_input"):
+        if marker(key) or key.endswith(".scale_weight") or key.endswith(".scale_input"):
             continue
         if value.dtype in _FP8:
             scale_key = key[: -len(".weight")] + ".scale_weight" if key.endswith(".weight") else None
@@ -208,6 +210,12 @@ def detect_dit_variant(sd: dict[str, torch.Tensor], source: str = "checkpoint") 
     return DitVariant(config=cfg, preset=preset)
 
 
+def _aligned(t: torch.Tensor) -> torch.Tensor:
+    """A 64-byte aligned tensor: kernels take other code paths on tensors at odd file offsets, so outputs
+    would differ in the last bits from a model built in memory."""
+    return t if t.device.type == "meta" or t.data_ptr() % 64 == 0 else t.clone()
+
+
 def load_dit_state_dict(
     model: WanTransformer3DModel, sd: dict[str, torch.Tensor], source: str = "checkpoint"
 ) -> None:
@@ -227,7 +235,7 @@ def load_dit_state_dict(
                 f"'{source}': tensor {k} has shape {tuple(sd[k].shape)}, expected {tuple(v.shape)}; the file is "
                 "for another model size or is corrupt."
             )
-    model.load_state_dict({k: sd[k] for k in expected}, strict=True, assign=True)
+    model.load_state_dict({k: _aligned(sd[k]) for k in expected}, strict=True, assign=True)
 
 
 def load_dit(
@@ -238,7 +246,8 @@ def load_dit(
     sd = read_safetensors(path)
     sd = to_diffusers_keys(dequantize_fp8(sd, dtype, keep_fp8=keep_fp8))
     variant = detect_dit_variant(sd, source=name)
-    model = build_dit(variant.config, device="meta")
+    with init_empty_weights():  # parameters on meta, buffers (rotary tables) real
+        model = WanTransformer3DModel(**variant.config)
     load_dit_state_dict(model, sd, source=name)
     fp8 = next((v.dtype for v in sd.values() if v.dtype in _FP8), None)
     if fp8 is not None:
@@ -266,11 +275,11 @@ def load_vae(path: str | Path, dtype: torch.dtype = torch.float32) -> Autoencode
         raise One4DInputError(f"'{name}' has {z2 // 2} latent channels; One4D needs the 16-channel Wan2.1 VAE.")
     preset = "wan2.1-vae" if base_dim == 96 else None
     cfg = dict(VAE_PRESETS[preset]) if preset else {"base_dim": base_dim, "z_dim": LATENT_CHANNELS}
-    with torch.device("meta"):
+    with init_empty_weights():
         vae = AutoencoderKLWan(**cfg)
     expected = vae.state_dict()
     bad = [k for k in expected if k not in sd or tuple(sd[k].shape) != tuple(expected[k].shape)]
     if bad:
         raise One4DInputError(f"'{name}' does not match the Wan2.1 VAE layout (first mismatch: {bad[0]}); the file may be truncated.")
-    vae.load_state_dict({k: sd[k].to(dtype) for k in expected}, strict=True, assign=True)
+    vae.load_state_dict({k: _aligned(sd[k].to(dtype)) for k in expected}, strict=True, assign=True)
     return vae.eval().requires_grad_(False)

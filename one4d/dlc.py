@@ -97,9 +97,12 @@ def _dual_branch_forward(self: LoraLinear, x: torch.Tensor, *args, **kwargs) -> 
     rows = x[0].numel() // x.shape[-1] * n  # tokens per branch
     a = torch.stack([self.lora_A[b].weight for b in BRANCHES])  # [2, r, in]
     bm = torch.stack([self.lora_B[b].weight for b in BRANCHES])  # [2, out, r]
-    xa = torch.bmm(x.reshape(2, rows, x.shape[-1]).to(a.dtype), a.transpose(1, 2))
-    delta = torch.bmm(xa, bm.transpose(1, 2)).reshape(out.shape)
-    out = out + delta.to(out.dtype) * self.scaling[BRANCHES[0]]
+    xa = torch.bmm(x.reshape(2, rows, x.shape[-1]).to(a.dtype), a.transpose(1, 2))  # [2, rows, r]
+    if out.dtype == a.dtype and out.is_contiguous():
+        # add both branches' deltas in place into the base output: no extra full-size tensor
+        out.view(2, rows, -1).baddbmm_(xa, bm.transpose(1, 2), alpha=self.scaling[BRANCHES[0]])
+    else:
+        out = out + (torch.bmm(xa, bm.transpose(1, 2)) * self.scaling[BRANCHES[0]]).reshape(out.shape).to(out.dtype)
     for name, strength in _MODE.extras:
         if name in self.lora_A:
             extra = _lora_delta(self, name, x[:n]) * (self.scaling[name] * strength)

@@ -1,0 +1,40 @@
+"""The frozen Wan VAE as a video codec for RGB and pointmap videos alike.
+
+Latents are normalized with the VAE's ``latents_mean`` / ``latents_std`` (as Wan's pipelines do), so the
+DiT always sees unit-scale latents. Encoding takes the posterior mean: deterministic, as conditioning and
+training targets should be.
+"""
+from __future__ import annotations
+
+import torch
+from diffusers import AutoencoderKLWan
+
+
+class VideoCodec:
+    """Encode ``[B, 3, F, H, W]`` videos in [-1, 1] to normalized ``[B, 16, T, h, w]`` latents and back."""
+
+    def __init__(self, vae: AutoencoderKLWan):
+        self.vae = vae
+        cfg = vae.config
+        self._mean = torch.tensor(cfg.latents_mean, dtype=torch.float32).view(1, -1, 1, 1, 1)
+        self._std = torch.tensor(cfg.latents_std, dtype=torch.float32).view(1, -1, 1, 1, 1)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.vae.parameters()).dtype
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.vae.parameters()).device
+
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """Video in [-1, 1] -> normalized latents (float32)."""
+        dist = self.vae.encode(video.to(self.device, self.dtype)).latent_dist
+        z = dist.mean.float()
+        return (z - self._mean.to(z.device)) / self._std.to(z.device)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalized latents -> video in [-1, 1] (float32, clamped)."""
+        z = latents.float() * self._std.to(latents.device) + self._mean.to(latents.device)
+        video = self.vae.decode(z.to(self.device, self.dtype)).sample
+        return video.float().clamp(-1, 1)

@@ -1,0 +1,120 @@
+"""Flow-matching sampling of RGB and pointmap latents with diffusers' schedulers.
+
+Convention (Wan / diffusers): ``x_t = (1 - s) x0 + s * noise`` with ``s`` the sigma in [0, 1], the model
+predicts the velocity ``noise - x0`` and is fed ``timestep = 1000 * s``. The paper writes the same flow
+with ``t = 1 - s`` and the opposite velocity sign. Both modalities share the timestep and are stepped by
+one scheduler as one tensor; their noises are independent. Classifier-free guidance is on the text only:
+the conditioning frames (mask and latents) are kept in both passes, and cond/uncond ride in one batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
+
+from .dlc import One4DModel
+from .errors import One4DInputError
+
+SCHEDULERS = ("euler", "unipc")
+
+
+class One4DInterrupted(RuntimeError):
+    """Sampling was stopped between steps by the caller's interrupt check."""
+
+
+@dataclass
+class Conditioning:
+    """Everything a request conditions on, already in latent / embedding space (batch of one)."""
+
+    num_frames: int
+    height: int
+    width: int
+    indices: list[int]
+    mask: Optional[torch.Tensor]  # [1, 4, T, h, w]
+    cond_latents: Optional[torch.Tensor]  # [1, 16, T, h, w]
+    context: torch.Tensor  # [1, 512, text_dim]
+    negative_context: Optional[torch.Tensor] = None  # [1, 512, text_dim]; None -> zeros
+    clip_context: Optional[torch.Tensor] = None  # [1, 257, 1280] CLIP vision tokens, if the backbone takes them
+
+
+@dataclass
+class SamplerSettings:
+    steps: int = 50
+    guidance: float = 6.0
+    shift: float = 3.0
+    scheduler: str = "unipc"
+    seed: int = 0
+
+
+StepCallback = Callable[[int, int, torch.Tensor], None]  # (step done, total, x0 estimate of RGB latents)
+
+
+def make_scheduler(name: str, shift: float):
+    """A diffusers flow-matching scheduler by name."""
+    if name == "euler":
+        return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift)
+    if name == "unipc":
+        return UniPCMultistepScheduler(
+            num_train_timesteps=1000, prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=shift
+        )
+    raise One4DInputError(f"scheduler '{name}' is unknown; choose one of {', '.join(SCHEDULERS)}.")
+
+
+def initial_noise(cond: Conditioning, latent_shape: tuple[int, int, int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Independent, seeded noise for the RGB and XYZ latents (CPU generator: same on every device)."""
+    gen = torch.Generator("cpu").manual_seed(int(seed))
+    shape = (1, 16, *latent_shape)
+    return torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
+
+
+def sample(
+    model: One4DModel,
+    cond: Conditioning,
+    settings: SamplerSettings,
+    callback: StepCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    extras: list[tuple[str, float]] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Denoise RGB and XYZ latents jointly; returns ``(rgb_latents, xyz_latents)`` as float32 ``[1, 16, T, h, w]``."""
+    if settings.steps < 1:
+        raise One4DInputError(f"steps must be at least 1, got {settings.steps}.")
+    from .umc import latent_shape
+
+    lat = latent_shape(cond.num_frames, cond.height, cond.width)
+    param = next(p for p in model.dit.parameters() if p.is_floating_point())
+    device = param.device
+    dtype = param.dtype if param.dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.bfloat16
+    rgb, xyz = initial_noise(cond, lat, settings.seed)
+    x = torch.cat([rgb, xyz]).to(device)
+    sched = make_scheduler(settings.scheduler, settings.shift)
+    sched.set_timesteps(settings.steps, device=device)
+    guided = settings.guidance != 1.0
+    ctx = cond.context
+    if guided:
+        neg = cond.negative_context if cond.negative_context is not None else torch.zeros_like(cond.context)
+        ctx = torch.cat([cond.context, neg])
+    n = ctx.shape[0]
+    rep = lambda t: None if t is None else t.to(device, dtype).expand(n, *t.shape[1:])  # noqa: E731
+    mask, cond_lat, clip = rep(cond.mask), rep(cond.cond_latents), rep(cond.clip_context)
+    ctx = ctx.to(device, dtype)
+    total = len(sched.timesteps)
+    for i, t in enumerate(sched.timesteps):
+        if should_stop is not None and should_stop():
+            raise One4DInterrupted(f"sampling stopped by the user after {i} of {total} steps")
+        inp = x.to(dtype)
+        rgb_in = inp[:1].expand(n, *inp.shape[1:])
+        xyz_in = inp[1:].expand(n, *inp.shape[1:])
+        with torch.no_grad():
+            v_rgb, v_xyz = model(rgb_in, xyz_in, t.expand(n).to(device), ctx, mask, cond_lat, clip, extras=extras)
+        v_rgb, v_xyz = v_rgb.float(), v_xyz.float()
+        if guided:
+            v_rgb = v_rgb[1:] + settings.guidance * (v_rgb[:1] - v_rgb[1:])
+            v_xyz = v_xyz[1:] + settings.guidance * (v_xyz[:1] - v_xyz[1:])
+        v = torch.cat([v_rgb, v_xyz])
+        sigma = float(t) / 1000.0
+        x = sched.step(v, t, x, return_dict=False)[0]
+        if callback is not None:
+            callback(i + 1, total, (x[:1] if i + 1 == total else (inp[:1].float() - sigma * v[:1])).cpu())
+    return x[:1].float(), x[1:].float()
