@@ -10,14 +10,19 @@ through ComfyUI's ``/view`` route and draws it with WebGL. The format is documen
           12   uint32    reserved, 0
           16   header    JSON object: frame count, fps, points per frame, section offsets, bbox,
                          colour ranges, cameras
-          ...  positions float16 [N, 3], all frames one after the other (OpenCV axes, world =
-                         camera of frame 0), at the byte offset the header gives (8-aligned)
-          ...  colors    uint8 [N, 3] sRGB, same order
+          ...  positions float16 [N, 4] = x, y, z, 1.0; all frames one after the other (OpenCV
+                         axes, world = camera of frame 0), at the byte offset the header gives
+          ...  colors    uint8 [N, 4] = sRGB r, g, b, 255; same order (both sections 8-aligned)
 
 Decisions:
-- float16 positions: 6 bytes a point, uploaded to the GPU as they are (WebGL2 HALF_FLOAT), with a
-  relative precision (1/2048) that follows the depth-proportional noise of a pointmap and copes
-  with far outliers better than a bbox-quantized integer grid would.
+- float16 positions, uploaded to the GPU as they are (WebGL2 HALF_FLOAT), with a relative
+  precision (1/2048) that follows the depth-proportional noise of a pointmap and copes with far
+  outliers better than a bbox-quantized integer grid would.
+- Four components, not three (12 bytes a point instead of 9): 3-component 16-bit and 8-bit vertex
+  formats are missing from Direct3D 11 and most Vulkan drivers, where the browser's WebGL layer
+  (ANGLE) then converts the whole buffer before the first draw. Measured in headless chromium
+  with software WebGL on the 17.8M-point benchmark: first picture after ~7 s with 3 components,
+  ~1.7 s with 4. The fourth components (w = 1.0, alpha = 255) are reserved; readers ignore them.
 - Subsampling is deterministic: the valid points of frame ``t`` are permuted with a generator
   seeded by ``(PERMUTATION_SEED, t)`` and the first ``max_points_per_frame`` are kept. Points are
   stored in that permuted order even when none are dropped, so any prefix of a frame is itself a
@@ -118,8 +123,10 @@ def write_preview_payload(
             "points/valid: no point is left to preview: every point is masked out by `valid` or "
             "is not finite. Check the valid mask (True = keep) and the pointmap for NaN/inf.")
 
-    positions = np.empty((total, 3), dtype="<f2")
-    colors_u8 = np.empty((total, 3), dtype=np.uint8)
+    positions = np.empty((total, 4), dtype="<f2")
+    positions[:, 3] = 1.0
+    colors_u8 = np.empty((total, 4), dtype=np.uint8)
+    colors_u8[:, 3] = 255
     lo = np.full(3, np.inf, dtype=np.float32)
     hi = np.full(3, -np.inf, dtype=np.float32)
     start = 0
@@ -128,10 +135,10 @@ def write_preview_payload(
         rng = np.random.default_rng([PERMUTATION_SEED, t])
         idx = idx[rng.permutation(idx.size)[: counts[t]]]
         stop = start + idx.size
-        positions[start:stop] = np.take(flat_pts[t], idx, axis=0)
-        colors_u8[start:stop] = _to_uint8(np.take(flat_rgb[t], idx, axis=0))
+        positions[start:stop, :3] = np.take(flat_pts[t], idx, axis=0)
+        colors_u8[start:stop, :3] = _to_uint8(np.take(flat_rgb[t], idx, axis=0))
         if idx.size:
-            written = positions[start:stop].astype(np.float32)
+            written = positions[start:stop, :3].astype(np.float32)
             lo = np.minimum(lo, [written[:, c].min() for c in range(3)])
             hi = np.maximum(hi, [written[:, c].max() for c in range(3)])
         start = stop
@@ -177,10 +184,10 @@ def read_preview_payload(path: str | os.PathLike) -> dict:
     header = json.loads(data[_PREAMBLE.size:end].decode("utf-8"))
     total = int(header["total_points"])
     pos_sec, col_sec = header["positions"], header["colors"]
-    if pos_sec["offset"] + total * 6 > len(data) or col_sec["offset"] + total * 3 > len(data):
+    if pos_sec["offset"] + total * 8 > len(data) or col_sec["offset"] + total * 4 > len(data):
         raise One4DInputError(f"{name}: truncated preview payload (data sections run past the end).")
-    positions = np.frombuffer(data, dtype="<f2", count=total * 3, offset=pos_sec["offset"]).reshape(total, 3)
-    colors = np.frombuffer(data, dtype=np.uint8, count=total * 3, offset=col_sec["offset"]).reshape(total, 3)
+    positions = np.frombuffer(data, dtype="<f2", count=total * 4, offset=pos_sec["offset"]).reshape(total, 4)[:, :3]
+    colors = np.frombuffer(data, dtype=np.uint8, count=total * 4, offset=col_sec["offset"]).reshape(total, 4)[:, :3]
     offsets = header["frame_offsets"]
     counts = header["points_per_frame"]
     cams = header.get("cameras") or {}
@@ -324,8 +331,9 @@ def _make_header(positions, bbox, counts, source_counts, F, H, W, fps, budget, K
         "depth_range": _range(depth),
         "height_range": _range(height),
         "cameras": None,
-        "positions": {"offset": 0, "dtype": "float16", "shape": [int(sum(counts)), 3]},
-        "colors": {"offset": 0, "dtype": "uint8", "shape": [int(sum(counts)), 3], "space": "srgb"},
+        "positions": {"offset": 0, "dtype": "float16", "shape": [int(sum(counts)), 4], "components": "xyz1"},
+        "colors": {"offset": 0, "dtype": "uint8", "shape": [int(sum(counts)), 4], "components": "rgb255",
+                   "space": "srgb"},
     }
     if K_all is not None or c2w_all is not None:
         header["cameras"] = {
@@ -342,7 +350,7 @@ def _stats_sample(positions: np.ndarray, counts: list[int]) -> tuple[np.ndarray,
     pick = np.unique(np.linspace(0, total - 1, min(total, _STATS_SAMPLE)).astype(np.int64))
     ends = np.cumsum(counts)
     frame_of = np.searchsorted(ends, pick, side="right")
-    return positions[pick].astype(np.float32), frame_of
+    return positions[pick, :3].astype(np.float32), frame_of
 
 
 def _range(values: np.ndarray) -> list[float]:

@@ -69,8 +69,8 @@ export async function fetchPayload(url, { onProgress = () => {}, signal } = {}) 
 }
 
 /**
- * Parses a payload. Returns {header, positions: Uint16Array (float16 bits, 3 per point),
- * colors: Uint8Array (sRGB, 3 per point), frames, offsets, counts, K: Float64Array|null,
+ * Parses a payload. Returns {header, positions: Uint16Array (float16 bits, x y z 1 per point),
+ * colors: Uint8Array (sRGB r g b 255 per point), frames, offsets, counts, K: Float64Array|null,
  * c2w: Float64Array|null}. The arrays are views into `buffer` (no copy).
  */
 export function parsePayload(buffer) {
@@ -78,9 +78,10 @@ export function parsePayload(buffer) {
     throw new PayloadError("The preview file is empty or too short: it is not a One4D preview payload.");
   }
   const view = new DataView(buffer);
-  const magic = String.fromCharCode(...new Uint8Array(buffer, 0, 4));
-  if (magic !== MAGIC) {
-    throw new PayloadError(`The preview file is not a One4D preview payload (it starts with "${magic}").`);
+  const head = Array.from(new Uint8Array(buffer, 0, 4));
+  if (String.fromCharCode(...head) !== MAGIC) {
+    const shown = head.map((b) => (b >= 32 && b < 127 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`)).join("");
+    throw new PayloadError(`The preview file is not a One4D preview payload (it starts with "${shown}", not "${MAGIC}").`);
   }
   const version = view.getUint32(4, true);
   if (version !== SUPPORTED_VERSION) {
@@ -109,10 +110,11 @@ export function parsePayload(buffer) {
   }
   const posOffset = header.positions && header.positions.offset;
   const colOffset = header.colors && header.colors.offset;
-  if (header.positions.dtype !== "float16" || header.colors.dtype !== "uint8") {
+  if (header.positions.dtype !== "float16" || header.colors.dtype !== "uint8" ||
+      header.positions.shape[1] !== 4 || header.colors.shape[1] !== 4) {
     throw new PayloadError("The preview file stores positions or colours in a type this widget does not read.");
   }
-  if (!(posOffset % 2 === 0 && posOffset + total * 6 <= buffer.byteLength && colOffset + total * 3 <= buffer.byteLength)) {
+  if (!(posOffset % 2 === 0 && posOffset + total * 8 <= buffer.byteLength && colOffset + total * 4 <= buffer.byteLength)) {
     throw new PayloadError("The preview file is truncated (its point data runs past the end).");
   }
   const cams = header.cameras || {};
@@ -121,8 +123,8 @@ export function parsePayload(buffer) {
     frames,
     counts,
     offsets,
-    positions: new Uint16Array(buffer, posOffset, total * 3),
-    colors: new Uint8Array(buffer, colOffset, total * 3),
+    positions: new Uint16Array(buffer, posOffset, total * 4),
+    colors: new Uint8Array(buffer, colOffset, total * 4),
     K: cams.K ? Float64Array.from(cams.K) : null,
     c2w: cams.c2w ? Float64Array.from(cams.c2w) : null,
   };

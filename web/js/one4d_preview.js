@@ -46,7 +46,7 @@ const STYLE = `
 .one4d-status { position: absolute; inset: 0; display: flex; flex-direction: column; align-items: center;
   justify-content: center; gap: 8px; padding: 12px; text-align: center; pointer-events: none; }
 .one4d-status[hidden] { display: none; }
-.one4d-status.error { color: #ff8a80; background: rgba(40, 0, 0, 0.55); pointer-events: auto; user-select: text; }
+.one4d-status.error { color: #ffb4a9; background: rgba(32, 8, 8, 0.92); pointer-events: auto; user-select: text; }
 .one4d-progress { width: 60%; height: 4px; background: rgba(255, 255, 255, 0.15); border-radius: 2px; overflow: hidden; }
 .one4d-progress > div { height: 100%; width: 0%; background: #7f9cf5; }
 .one4d-progress[hidden] { display: none; }
@@ -134,10 +134,12 @@ class PreviewController {
     this.setState("loading", `Loading ${entry.filename}\u2026`, 0);
     try {
       const modules = await loadModules();
+      let shown = 0;
       const buffer = await modules.payload.fetchPayload(url, {
         signal: abort.signal,
         onProgress: (loaded, total) => {
-          if (this.abort !== abort) return;
+          if (this.abort !== abort || performance.now() - shown < 100) return;
+          shown = performance.now();
           const mb = (loaded / 1e6).toFixed(1);
           const text = total ? `Loading ${entry.filename}: ${mb} of ${(total / 1e6).toFixed(1)} MB`
             : `Loading ${entry.filename}: ${mb} MB`;
@@ -145,6 +147,7 @@ class PreviewController {
         },
       });
       if (this.abort !== abort || this.disposed) return;
+      this.root.dataset.fetchMs = String(Math.round(performance.now() - started));
       const payload = modules.payload.parsePayload(buffer);
       this.setState("loading", `Preparing ${payload.header.total_points.toLocaleString()} points\u2026`, 1);
       await new Promise((resolve) => requestAnimationFrame(resolve));  // let the message paint

@@ -3,8 +3,8 @@
 // first time a payload arrives, so three.js costs nothing on pages that never show a preview.
 //
 // Design:
-// - All frames live in one BufferGeometry (positions as float16, colours as uint8, straight from
-//   the payload); a frame is a draw range. Switching frames or the point budget uploads nothing:
+// - All frames live in one BufferGeometry (positions as float16 x4, colours as uint8 x4, straight
+//   from the payload); a frame is a draw range. Switching frames or the point budget uploads nothing:
 //   the payload stores each frame's points in a shuffled order, so its first k points are a
 //   uniform subsample and the budget is just a shorter draw range.
 // - Points stay in the payload's OpenCV coordinates (x right, y down, z forward, world = camera
@@ -18,13 +18,16 @@ import { OrbitControls } from "../vendor/three/OrbitControls.mjs";
 
 const COLOR_MODES = { rgb: 0, depth: 1, height: 2 };
 const BUDGET_CHOICES = [5_000, 10_000, 25_000, 50_000, 100_000, 200_000, 500_000];
+// Without a GPU (software WebGL) the draw rate is about a million points a second: start with a
+// budget that keeps playback fluid there; the user can still pick "all".
+const SOFTWARE_BUDGET = 50_000;
 const BACKGROUND = 0x1b1b1f;
 const FRUSTUM_COLOR = 0x7f9cf5;
 const CURRENT_FRUSTUM_COLOR = 0xffa53d;
 const TRAJECTORY_COLOR = 0xe5e5e5;
 
 const VERTEX_SHADER = /* glsl */ `
-attribute vec3 rgb;
+attribute vec4 rgb;
 uniform float uPointSize;
 uniform int uColorMode;      // 0 rgb, 1 depth to the frame's camera, 2 height (-y of frame 0)
 uniform vec2 uRange;         // value range mapped onto the colour ramp
@@ -48,7 +51,7 @@ vec3 ramp(float t) {
 
 void main() {
   if (uColorMode == 0) {
-    vColor = rgb;
+    vColor = rgb.rgb;
   } else {
     float value = uColorMode == 1 ? dot(position - uCamCenter, uCamForward) : -position.y;
     vColor = ramp((value - uRange.x) / (uRange.y - uRange.x));
@@ -73,6 +76,13 @@ function el(tag, props = {}, children = []) {
   const node = Object.assign(document.createElement(tag), props);
   for (const child of children) node.append(child);
   return node;
+}
+
+/** True for software WebGL (SwiftShader, llvmpipe, ...), where every point costs CPU time. */
+function isSoftwareRenderer(gl) {
+  const info = gl.getExtension("WEBGL_debug_renderer_info");
+  const name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+  return /swiftshader|llvmpipe|softpipe|software|basic render/i.test(name);
 }
 
 function formatCount(n) {
@@ -113,6 +123,9 @@ export class PointCloudViewer {
       throw new Error(`WebGL 2 is not available in this browser, so the 4D preview cannot be drawn (${err.message || err}).`);
     }
     this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
+    this.software = isSoftwareRenderer(this.renderer.getContext());
+    if (this.software) this.budget = SOFTWARE_BUDGET;
+    root.dataset.software = String(this.software);
     this.renderer.setClearColor(BACKGROUND, 1);
     canvas.addEventListener("webglcontextlost", (event) => {
       event.preventDefault();
@@ -160,8 +173,9 @@ export class PointCloudViewer {
     const total = header.total_points;
 
     const geometry = new THREE.BufferGeometry();
-    const position = new THREE.Float16BufferAttribute(positions, 3);
-    const rgb = new THREE.BufferAttribute(colors, 3, true);
+    // Four components (x y z 1, r g b 255): formats every GPU API takes without conversion.
+    const position = new THREE.Float16BufferAttribute(positions, 4);
+    const rgb = new THREE.BufferAttribute(colors, 4, true);
     for (const attribute of [position, rgb]) {
       attribute.onUpload(function releaseCpuCopy() { this.array = null; });
     }
@@ -419,7 +433,8 @@ export class PointCloudViewer {
       el("option", { value: "depth", textContent: "Depth" }),
       el("option", { value: "height", textContent: "Height" }),
     ]);
-    const budget = el("select", { className: "one4d-budget", title: "Points drawn per frame (a uniform subsample)" });
+    const budget = el("select", { className: "one4d-budget", title: "Points drawn per frame (a uniform subsample)" +
+      (this.software ? ". This browser renders WebGL without a GPU: fewer points keep playback smooth." : "") });
     const cameras = el("input", { className: "one4d-cameras", type: "checkbox", checked: true });
     const trajectory = el("input", { className: "one4d-trajectory", type: "checkbox", checked: true });
     const fit = el("button", { className: "one4d-fit", textContent: "Fit", title: "Fit the point cloud in the view" });

@@ -1,0 +1,193 @@
+"""Browser test of the 4D preview widget: Debian chromium, driven by playwright-core.
+
+One headless session (tests/web/widget_check.mjs) mounts the widget on the test page with the
+frontend stand-ins, feeds it a payload written by ``write_preview_payload`` and plays with every
+control; the tests below assert on its screenshots (pixels) and on what it recorded. The
+screenshots stay in pytest's temporary directory (the path is printed).
+
+These tests fail, not skip, when chromium or the npm packages are missing: run .ci/install_web.sh.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from one4d.bench_preview import make_demo_scene, serve_widget_page
+from one4d.preview import write_preview_payload
+
+REPO = Path(__file__).resolve().parent.parent
+WEB_TESTS = REPO / "tests" / "web"
+CHROMIUM = Path("/usr/bin/chromium")
+BACKGROUND = np.array([0x1B, 0x1B, 0x1F])  # the viewer's clear colour (RGB)
+FIXTURE_BUDGET = 11_000  # below the demo scene's 12,096 valid points a frame: the writer subsamples
+
+
+def _require_browser_tools():
+    problems = []
+    if not CHROMIUM.exists():
+        problems.append(f"{CHROMIUM} is missing")
+    if not (WEB_TESTS / "node_modules" / "playwright-core").is_dir():
+        problems.append("tests/web/node_modules is missing")
+    if shutil.which("node") is None:
+        problems.append("node is not on PATH")
+    if problems:
+        pytest.fail("; ".join(problems) + ": run .ci/install_web.sh first.")
+
+
+def _load_png(path: Path) -> np.ndarray:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert image is not None, f"could not read {path}"
+    return image[..., ::-1].astype(np.int16)  # RGB
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    _require_browser_tools()
+    root = tmp_path_factory.mktemp("widget")
+    view = root / "view" / "temp" / "one4d"
+    view.mkdir(parents=True)
+    scene = make_demo_scene()
+    meta = write_preview_payload(view / "fixture.o4dp", scene["points"], scene["colors"], scene["valid"],
+                                 scene["K"], scene["c2w"], max_points_per_frame=FIXTURE_BUDGET, fps=6)
+    (view / "corrupt.o4dp").write_bytes(b"PK\x03\x04" + b"\0" * 64)
+    shots = root / "screenshots"
+    shots.mkdir()
+    with serve_widget_page(root / "view") as url:
+        proc = subprocess.run(["node", str(WEB_TESTS / "widget_check.mjs"), url, str(shots)],
+                              cwd=WEB_TESTS, capture_output=True, text=True, timeout=120)
+    results_file = shots / "results.json"
+    assert results_file.exists(), f"the browser driver wrote no results:\n{proc.stdout}\n{proc.stderr}"
+    results = json.loads(results_file.read_text())
+    print(f"\nwidget screenshots: {shots}")
+    assert results["ok"], f"browser session failed: {results.get('error')}\n{proc.stderr}"
+    return {"results": results, "steps": results["steps"], "shots": shots, "meta": meta}
+
+
+def _phase_messages(results, name):
+    marks = {p["name"]: p["at"] for p in results["phases"]}
+    order = [p["name"] for p in results["phases"]]
+    start = marks[name]
+    following = [marks[n] for n in order[order.index(name) + 1:]]
+    end = following[0] if following else len(results["messages"])
+    return results["messages"][start:end]
+
+
+def _problems(messages):
+    return [m for m in messages if m["type"] in ("error", "pageerror", "requestfailed")]
+
+
+def test_no_console_errors(session):
+    results = session["results"]
+    assert _problems(_phase_messages(results, "happy")) == []
+    assert _problems(_phase_messages(results, "teardown")) == []
+    # the error phase asks for a missing file on purpose: its 404 is the only error allowed
+    errors = _problems(_phase_messages(results, "errors"))
+    assert all("404" in m["text"] for m in errors), errors
+
+
+def test_points_are_visible(session):
+    image = _load_png(session["shots"] / "rgb_frame0.png")
+    drawn = np.abs(image - BACKGROUND).sum(-1) > 30
+    assert drawn.mean() > 0.15, f"only {drawn.mean():.1%} of the view shows points"
+    red = (image[..., 0] > 150) & (image[..., 1] < 90) & (image[..., 2] < 90)
+    teal = (image[..., 0] < 90) & (image[..., 1] > 100) & (image[..., 2] > 100)
+    beige = (image[..., 0] > 180) & (image[..., 1] > 160) & (image[..., 2] > 110) & (image[..., 2] < 200)
+    assert red.sum() > 200 and teal.sum() > 1000 and beige.sum() > 1000  # ball and checkered wall
+    assert session["steps"]["loaded"]["points"] == str(min(FIXTURE_BUDGET, session["meta"]["points_per_frame"][0]))
+
+
+def test_changing_frame_changes_the_picture(session):
+    first = _load_png(session["shots"] / "rgb_frame0.png")
+    last = _load_png(session["shots"] / "rgb_frame_last.png")
+    assert session["steps"]["lastFrame"]["frame"] == "8"
+    assert np.abs(first - last).mean() > 5
+
+    def ball_x(image):
+        red = (image[..., 0] > 150) & (image[..., 1] < 90) & (image[..., 2] < 90)
+        return np.nonzero(red)[1].mean()
+
+    assert ball_x(last) > ball_x(first) + 40  # the ball rolls to the right
+
+
+def test_colour_modes_change_colours(session):
+    rgb = _load_png(session["shots"] / "rgb_frame_last.png")
+    depth = _load_png(session["shots"] / "depth_frame_last.png")
+    height = _load_png(session["shots"] / "height_frame_last.png")
+    back = _load_png(session["shots"] / "rgb_frame_last.png")
+    assert np.abs(rgb - depth).mean() > 10 and np.abs(rgb - height).mean() > 10 and np.abs(depth - height).mean() > 5
+    # depth: the near ball is at the blue end of the ramp, the far wall at the red end
+    blue = (depth[..., 2] > depth[..., 0] + 60)
+    far = (depth[..., 0] > depth[..., 2] + 60)
+    assert blue.sum() > 300 and far.sum() > 3000
+    assert session["steps"]["color_depth"]["colorMode"] == "depth"
+    assert np.abs(back - rgb).mean() < 1  # back to RGB: the same picture again
+
+
+def test_controls_point_size_cameras_orbit_and_budget(session):
+    shots, steps = session["shots"], session["steps"]
+    base = _load_png(shots / "rgb_frame_last.png")
+    assert np.abs(_load_png(shots / "size5.png") - base).mean() > 2
+    assert np.abs(_load_png(shots / "no_cameras.png") - base).mean() > 0.05  # frustums and path hidden
+    assert np.abs(_load_png(shots / "orbited.png") - base).mean() > 5
+    assert np.abs(_load_png(shots / "fit.png") - base).mean() < 1  # "Fit" brings the first view back
+    assert int(steps["budget"]["points"]) < int(steps["color_rgb"]["points"])
+    assert steps["budgetOptions"][0] == "0" and len(steps["budgetOptions"]) > 1
+    assert steps["playFrames"]["before"] != steps["playFrames"]["after"]  # playback advanced
+
+
+def test_widget_serializes_nothing_and_survives_reload(session):
+    steps = session["steps"]
+    assert steps["otherNode"]["hasPreview"] is False
+    widgets = steps["created"]["widgets"]
+    assert widgets[-1] == {"name": "one4d_preview", "type": "one4d_preview", "serialize": False, "optionsSerialize": False}
+    assert steps["serialized"]["widgets_values"] == ["one4d/preview", 8]
+    assert steps["promptInputs"] == {"filename_prefix": "one4d/preview", "fps": 8}
+    reload = steps["reload"]
+    assert reload["after"]["widgets_values"] == reload["saved"]["widgets_values"] == ["one4d/preview", 8]
+    assert steps["reloaded"]["state"] == "ready"
+
+
+def test_widget_follows_node_resize(session):
+    before, after = session["steps"]["canvasBeforeResize"], session["steps"]["canvasAfterResize"]
+    assert after[0] > before[0] and after[1] > before[1]
+    assert after[:2] == after[2:]  # drawing buffer matches the displayed size (device pixel ratio 1)
+
+
+def test_errors_are_shown_in_the_widget(session):
+    steps = session["steps"]
+    assert "HTTP 404" in steps["missingText"] and "Run the workflow again" in steps["missingText"]
+    assert "not a One4D preview payload" in steps["corruptText"]
+    assert steps["removed"] == 0  # removing the node released the viewer's canvas
+    assert "Run the workflow" in steps["idleText"]
+
+
+def test_screenshot_saved(session):
+    png = session["shots"] / "widget.png"
+    assert png.stat().st_size > 10_000
+
+
+def test_vendored_three_matches_the_pinned_npm_package():
+    _require_browser_tools()
+    npm = WEB_TESTS / "node_modules" / "three"
+    vendor = REPO / "web" / "vendor" / "three"
+    pinned = json.loads((WEB_TESTS / "package.json").read_text())["devDependencies"]["three"]
+    assert json.loads((npm / "package.json").read_text())["version"] == pinned
+    rewrites = {
+        "three.core.mjs": ("build/three.core.js", []),
+        "three.module.mjs": ("build/three.module.js", [("from './three.core.js'", "from './three.core.mjs'")]),
+        "OrbitControls.mjs": ("examples/jsm/controls/OrbitControls.js", [("from 'three'", "from './three.module.mjs'")]),
+        "LICENSE": ("LICENSE", []),
+    }
+    for name, (source, replacements) in rewrites.items():
+        text = (npm / source).read_text()
+        for old, new in replacements:
+            assert old in text
+            text = text.replace(old, new)
+        assert (vendor / name).read_text() == text, f"web/vendor/three/{name} differs from three {pinned}"
