@@ -1,0 +1,307 @@
+"""Cameras and depth from a pointmap video (PAPER.md section 3, the paper's section 3.4).
+
+Model: frame i has intrinsics ``K_i`` (one focal ``f_i``, principal point at the image center),
+camera-to-world rotation ``R_i`` and center ``o_i``; pixel (u, v) with z-depth ``D`` lifts to
+``X = R_i (D K_i^-1 [u, v, 1]) + o_i`` (our ``R_i`` is the paper's ``R_i^T``). The paper fits these to
+the pointmap ``P`` with ``a1 * sum |X - P|_1 + a2 * sum_i (||R_i^T R_{i+1} - I||_F + ||o_{i+1} - o_i||_2)``.
+
+Decisions where the paper is silent (see docs/geometry.md):
+- Start: closed-form resection per frame (:mod:`.resection`), not identity cameras; ill-conditioned frames
+  (planar views, too few points) copy the nearest well-conditioned frame's camera.
+- Depth is not a free parameter: for given cameras the depth of each pixel is eliminated in closed form as
+  the point of its ray nearest to ``P`` (``D = <P - o, r> / <r, r>``), so the optimizer only sees
+  7 (or 6 + shared focal) numbers per frame; the remaining L1 term is the point-to-ray offset. The final
+  depth of every pixel uses the same formula.
+- Weights: ``a1 = 1`` on the per-frame mean L1 residual, ``a2 = smooth_weight = 0.01``; both terms are
+  measured in units of the clip's robust extent (median distance to the median point), so the weights do
+  not depend on the scene scale. L1 terms have a kink at zero residual, so a smoothness weight below the
+  data term's slope biases nothing on clean data; the norms are smoothed with eps = 1e-6.
+- Optimizer: Adam, ``iters = 100`` steps, learning rate 1e-3 (radians / extent units / log focal) with a
+  cosine decay to 1% of it; rotations are updated as ``expm(skew(w)) @ R_start``.
+- Refinement runs on a regular pixel subgrid of about ``refine_points`` (4096) pixels per frame; the
+  closed form uses the same subgrid.
+- Focal: shared across frames by default (``shared_focal=True``, one log-focal parameter started at the
+  median of the per-frame closed-form focals); ``False`` gives a focal per frame (zooming videos).
+- Invalid and outlier points: NaN/inf and masked input points are ignored; points behind the camera are
+  dropped at every step; a point is an outlier when its relative point-to-ray offset ``|X - P| / D``
+  exceeds ``max(outlier_k * 1.4826 * MAD, min_outlier_offset)`` of its frame (re-estimated twice during
+  the refinement). The returned ``valid`` mask excludes all of these.
+- World gauge: cameras are expressed in the pointmap's world (frame-0 camera by convention); we do not
+  re-anchor frame 0 to identity, so cameras, depth and pointmap stay mutually consistent.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import One4DInputError
+from .inputs import as_mask, as_pointmap
+from .projection import intrinsics_from_focal, principal_point, unproject_depth
+from .resection import focal_from_camera_points, pose_from_focal, resect_frames
+
+
+@dataclass
+class CameraEstimate:
+    """Recovered cameras and depth, in the pointmap's world (frame-0 camera, OpenCV axes).
+
+    ``K [F,3,3]`` pixels, ``c2w [F,4,4]``, ``depth [F,H,W]`` z-depth (0 where invalid), ``valid [F,H,W]``,
+    ``focal [F]`` pixels; ``stats`` holds diagnostics (losses, outlier fraction, timings).
+    """
+
+    K: np.ndarray
+    c2w: np.ndarray
+    depth: np.ndarray
+    valid: np.ndarray
+    focal: np.ndarray
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def w2c(self) -> np.ndarray:
+        """World-to-camera matrices ``[F, 4, 4]`` (OpenCV)."""
+        return np.linalg.inv(self.c2w.astype(np.float64)).astype(np.float32)
+
+    def points(self) -> np.ndarray:
+        """World points re-lifted from depth and cameras ``[F, H, W, 3]`` (NaN where not valid)."""
+        pts = unproject_depth(self.depth, self.K, self.c2w)
+        pts[~self.valid] = np.nan
+        return pts
+
+
+def _skew_expm(w: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices ``exp([w]_x)`` for axis-angle vectors ``w [F, 3]``."""
+    zero = torch.zeros_like(w[:, 0])
+    S = torch.stack(
+        [zero, -w[:, 2], w[:, 1], w[:, 2], zero, -w[:, 0], -w[:, 1], w[:, 0], zero], dim=-1
+    ).reshape(-1, 3, 3)
+    return torch.linalg.matrix_exp(S)
+
+
+def _ray_fit(
+    pts: torch.Tensor, a: torch.Tensor, b: torch.Tensor, R: torch.Tensor, o: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Closed-form depth per pixel and world offset ``X - P`` for points ``pts [F, 3, M]``.
+
+    ``(a, b) = ((u - cx) / f, (v - cy) / f)`` are the camera-ray slopes (``[F or 1, M]``), ``R [F, 3, 3]``
+    camera-to-world, ``o [F, 3]``. Components are kept as separate ``[F, M]`` planes for speed.
+    """
+    q = R.transpose(1, 2) @ (pts - o[:, :, None])  # points in camera axes, [F, 3, M]
+    depth = (q[:, 0] * a + q[:, 1] * b + q[:, 2]) / (a * a + b * b + 1.0)
+    off_cam = torch.stack([depth * a - q[:, 0], depth * b - q[:, 1], depth - q[:, 2]], dim=1)
+    return depth, R @ off_cam
+
+
+def _outlier_thresholds(rel_offset: torch.Tensor, mask: torch.Tensor, k: float, floor: float) -> torch.Tensor:
+    """Per-frame threshold on the relative offset: max(k * 1.4826 * median, floor)."""
+    vals = torch.where(mask, rel_offset, torch.full_like(rel_offset, float("nan")))
+    med = torch.nan_to_num(torch.nanmedian(vals, dim=1).values, nan=floor)
+    return torch.clamp(k * 1.4826 * med, min=floor)
+
+
+def _sample_grid(height: int, width: int, target: int) -> tuple[slice, slice]:
+    """Centered regular subgrid with about ``target`` pixels."""
+    stride = max(1, int(math.ceil(math.sqrt(height * width / max(target, 1)))))
+    off_v = (height - 1 - ((height - 1) // stride) * stride) // 2
+    off_u = (width - 1 - ((width - 1) // stride) * stride) // 2
+    return slice(off_v, height, stride), slice(off_u, width, stride)
+
+
+def recover_cameras(
+    points: np.ndarray,
+    valid: np.ndarray | None = None,
+    shared_focal: bool = True,
+    iters: int = 100,
+    smooth_weight: float = 0.01,
+    lr: float = 1e-3,
+    refine_points: int = 4096,
+    outlier_k: float = 4.0,
+    min_outlier_offset: float = 0.01,
+    min_depth: float = 1e-6,
+) -> CameraEstimate:
+    """Recover per-frame K, camera-to-world pose and depth from a pointmap video ``[F, H, W, 3]``.
+
+    Closed-form resection per frame, then the paper's L1 lifted-point + smoothness refinement in torch
+    (``iters`` Adam steps; 0 keeps the closed form). ``valid [F, H, W]`` masks pixels to ignore.
+    Raises :class:`One4DInputError` for unusable pointmaps (wrong shape, all NaN, zero extent).
+    """
+    import time
+
+    t0 = time.perf_counter()
+    P = as_pointmap(points, "points")
+    F, H, W, _ = P.shape
+    if valid is not None:
+        valid = as_mask(valid, (F, H, W), "valid")
+    if iters < 0 or smooth_weight < 0 or lr <= 0 or refine_points < 16:
+        raise One4DInputError("recover_cameras needs iters >= 0, smooth_weight >= 0, lr > 0 and refine_points >= 16.")
+    if H < 4 or W < 4:
+        raise One4DInputError(f"points has a {H}x{W} image; recover_cameras needs at least 4x4 pixels.")
+
+    # --- sampled subgrid, normalization ------------------------------------------------------------
+    sv, su = _sample_grid(H, W, refine_points)
+    sub = P[:, sv, su].reshape(F, -1, 3).astype(np.float64)
+    sub_valid = np.isfinite(sub).all(-1)
+    if valid is not None:
+        sub_valid &= valid[:, sv, su].reshape(F, -1)
+    if not sub_valid.any():
+        raise One4DInputError(
+            "points has no finite valid point (all NaN/inf or masked out); check the decoded pointmap and the valid mask."
+        )
+    empty = np.flatnonzero(sub_valid.sum(1) < 12)
+    if empty.size:
+        raise One4DInputError(
+            f"points frame(s) {empty[:10].tolist()} have fewer than 12 finite valid points on the sampling grid; "
+            "drop those frames or fix their pointmap before recovering cameras."
+        )
+    good = sub[sub_valid]
+    center = np.median(good, axis=0)
+    scale = float(np.median(np.linalg.norm(good - center, axis=-1)))
+    extent = float(np.ptp(good, axis=0).max())
+    if not np.isfinite(scale) or scale <= 1e-12 * max(1.0, float(np.abs(center).max())) or extent <= 0:
+        raise One4DInputError(
+            "points has zero extent (all points at the same place); a pointmap needs depth variation to define cameras."
+        )
+    subn = np.where(sub_valid[..., None], (sub - center) / scale, 0.0)
+
+    v_idx, u_idx = np.mgrid[sv, su]
+    cx, cy = principal_point(H, W)
+    x = (u_idx.ravel() - cx).astype(np.float64)
+    y = (v_idx.ravel() - cy).astype(np.float64)
+
+    # --- closed form ----------------------------------------------------------------------------------
+    res = resect_frames(subn, x, y, sub_valid, max(H, W))
+    focal0 = focal_from_camera_points(sub[0][sub_valid[0]], x[sub_valid[0]], y[sub_valid[0]])
+    ok = res.ok
+    f_shared = float(np.median(res.focal[ok])) if ok.any() else focal0
+    if not np.isfinite(f_shared):
+        raise One4DInputError(
+            "points is degenerate (no frame defines a camera and frame 0 gives no focal); "
+            "check that the pointmap is a lifted depth map in the frame-0 camera."
+        )
+    R0, o0 = res.rotation.copy(), res.center.copy()
+    f_frames = np.where(ok, res.focal, f_shared)
+    for i in np.flatnonzero(~ok):  # planar / degenerate frames: PnP with the known focal
+        m = sub_valid[i]
+        pose = pose_from_focal(subn[i][m], x[m], y[m], f_shared)
+        if pose is not None and np.isfinite(pose[0]).all() and np.isfinite(pose[1]).all():
+            R0[i], o0[i] = pose
+        elif ok.any():
+            j = np.flatnonzero(ok)[np.abs(np.flatnonzero(ok) - i).argmin()]
+            R0[i], o0[i] = res.rotation[j], res.center[j]
+        else:
+            R0[i], o0[i] = np.eye(3), -center / scale
+    f_init = np.full(1, f_shared) if shared_focal else f_frames
+    t_closed = time.perf_counter() - t0
+
+    # --- refinement (torch) ---------------------------------------------------------------------------
+    dtype = torch.float32
+    pts_t = torch.from_numpy(np.ascontiguousarray(subn.transpose(0, 2, 1))).to(dtype)  # [F, 3, M]
+    mask_t = torch.from_numpy(sub_valid)
+    x_t = torch.from_numpy(x).to(dtype)[None]
+    y_t = torch.from_numpy(y).to(dtype)[None]
+    R_start = torch.from_numpy(R0).to(dtype)
+    w = torch.zeros(F, 3, dtype=dtype, requires_grad=True)
+    o = torch.from_numpy(o0).to(dtype).clone().requires_grad_(True)
+    logf = torch.from_numpy(np.log(f_init)).to(dtype).clone().requires_grad_(True)
+    min_d = min_depth / scale
+    eps = 1e-6
+
+    def evaluate(inliers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        R = _skew_expm(w) @ R_start
+        f = torch.exp(logf)[:, None]
+        depth, off = _ray_fit(pts_t, x_t / f, y_t / f, R, o)
+        use = inliers & (depth.detach() > min_d)
+        data = ((off.abs().sum(1) * use).sum(1) / use.sum(1).clamp(min=1)).sum()
+        dR = R[1:] - R[:-1]  # ||R_i^T R_{i+1} - I||_F == ||R_{i+1} - R_i||_F
+        do = o[1:] - o[:-1]
+        smooth = torch.sqrt((dR * dR).sum((1, 2)) + eps**2).sum() + torch.sqrt((do * do).sum(-1) + eps**2).sum()
+        return data, smooth, depth, off
+
+    def refresh_inliers() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            _, _, depth, off = evaluate(mask_t)
+            front = mask_t & (depth > min_d)
+            rel = off.norm(dim=1) / depth.clamp(min=1e-12)
+            thr = _outlier_thresholds(rel, front, outlier_k, min_outlier_offset)
+            return front & (rel <= thr[:, None]), thr
+
+    inliers, thr = refresh_inliers()
+    with torch.no_grad():
+        d0, s0, _, _ = evaluate(inliers)
+    loss_start = float(d0 + smooth_weight * s0)
+    if iters > 0:
+        opt = torch.optim.Adam([w, o, logf], lr=lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda i: 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(i, iters) / iters))
+        )
+        checkpoints = {iters // 3, (2 * iters) // 3} - {0}
+        for it in range(iters):
+            if it in checkpoints:
+                inliers, thr = refresh_inliers()
+            opt.zero_grad(set_to_none=True)
+            data, smooth, _, _ = evaluate(inliers)
+            (data + smooth_weight * smooth).backward()
+            opt.step()
+            sched.step()
+        inliers, thr = refresh_inliers()
+    with torch.no_grad():
+        d1, s1, _, _ = evaluate(inliers)
+        R_np = (_skew_expm(w) @ R_start).double().numpy()
+        focal = torch.exp(logf).double().numpy() * np.ones(F)
+    o_np = o.detach().double().numpy() * scale + center
+    t_refine = time.perf_counter() - t0 - t_closed
+
+    # --- depth for every pixel, closed form (original units, rotation-invariant offset test) ----------
+    depth_full = np.zeros((F, H, W), dtype=np.float32)
+    valid_full = np.zeros((F, H, W), dtype=bool)
+    u_all = torch.arange(W, dtype=dtype) - cx
+    v_all = torch.arange(H, dtype=dtype) - cy
+    thr2 = (thr.double().numpy() ** 2).astype(np.float32)
+    any_bad = valid is not None or not bool(np.isfinite(P).all())
+    with torch.no_grad():
+        for i in range(F):
+            a = (u_all / float(focal[i]))[None, :].expand(H, W).reshape(-1)
+            b = (v_all / float(focal[i]))[:, None].expand(H, W).reshape(-1)
+            Pi = torch.from_numpy(P[i].reshape(-1, 3))
+            if any_bad:
+                fin = torch.isfinite(Pi).all(-1)
+                if valid is not None:
+                    fin &= torch.from_numpy(valid[i].reshape(-1))
+                Pi = torch.where(fin[:, None], Pi, torch.zeros((), dtype=Pi.dtype))
+            q = (Pi.to(dtype) - torch.from_numpy(o_np[i]).to(dtype)) @ torch.from_numpy(R_np[i]).to(dtype)
+            d = (q[:, 0] * a + q[:, 1] * b + q[:, 2]) / (a * a + b * b + 1.0)
+            off2 = (d * a - q[:, 0]).square_() + (d * b - q[:, 1]).square_() + (d - q[:, 2]).square_()
+            ok_i = (d > min_depth) & (off2 <= float(thr2[i]) * d * d)
+            if any_bad:
+                ok_i &= fin
+            depth_full[i] = torch.where(ok_i, d, torch.zeros((), dtype=dtype)).reshape(H, W).numpy()
+            valid_full[i] = ok_i.reshape(H, W).numpy()
+    c2w = np.tile(np.eye(4), (F, 1, 1))
+    c2w[:, :3, :3] = R_np
+    c2w[:, :3, 3] = o_np
+    stats = {
+        "loss_start": loss_start,
+        "loss_final": float(d1 + smooth_weight * s1),
+        "data_final": float(d1),
+        "smooth_final": float(s1),
+        "iters": iters,
+        "closed_form_ok_frames": int(res.ok.sum()),
+        "closed_form_focal": res.focal.astype(np.float32),
+        "closed_form_residual_px": res.residual_px.astype(np.float32),
+        "focal_frame0_direct": float(focal0),
+        "outlier_fraction": float(1.0 - valid_full.sum() / max(1, np.isfinite(P).all(-1).sum())),
+        "normalization": {"center": center.tolist(), "scale": scale},
+        "seconds_closed_form": t_closed,
+        "seconds_refine": t_refine,
+        "seconds_total": time.perf_counter() - t0,
+    }
+    return CameraEstimate(
+        K=intrinsics_from_focal(focal, H, W),
+        c2w=c2w.astype(np.float32),
+        depth=depth_full,
+        valid=valid_full,
+        focal=focal.astype(np.float32),
+        stats=stats,
+    )

@@ -1,0 +1,198 @@
+"""Closed-form camera start: focal, rotation and center of every frame from its pointmap alone.
+
+A pointmap frame gives dense 2D-3D pairs (pixel -> world point), so each frame's camera is a camera
+resection problem. With the principal point fixed at the image center the projection matrix is
+``P ~ [f r1 | f t1; f r2 | f t2; r3 | t3]``; we solve it linearly (a DLT with Hartley normalization,
+12 unknowns, batched over frames as 12x12 eigenproblems), robustified by iteratively reweighted least
+squares: Cauchy weights on the pixel reprojection error and a 1/z^2 factor that turns the algebraic
+error into the geometric one. Focal = geometric mean of the two row norms, rotation = nearest proper
+rotation (SVD), center = -R^T t.
+
+A frame is flagged ill-conditioned when the DLT null space is not one-dimensional (planar or nearly
+planar scene, too few points) or the focal is implausible; the caller then substitutes a neighbour's
+camera. :func:`focal_from_camera_points` is the direct "robust least squares over pixel rays" estimate
+for a frame whose points are already in its own camera (frame 0, by the world convention); it is used
+as the focal of last resort.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .projection import nearest_rotation
+
+
+@dataclass
+class Resection:
+    """Per-frame closed-form cameras: focal ``[F]``, c2w rotation ``[F,3,3]``, center ``[F,3]``, ``ok [F]``."""
+
+    focal: np.ndarray
+    rotation: np.ndarray
+    center: np.ndarray
+    ok: np.ndarray
+    residual_px: np.ndarray
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted median of 1D ``values`` (the minimizer of sum w |v - m|)."""
+    order = np.argsort(values)
+    v, w = values[order], weights[order]
+    cw = np.cumsum(w)
+    if cw[-1] <= 0:
+        return float("nan")
+    return float(v[np.searchsorted(cw, 0.5 * cw[-1])])
+
+
+def focal_from_camera_points(points_cam: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """Robust focal (pixels) from points in their own camera and pixel offsets from the principal point.
+
+    Each point gives ``f_i = (x a + y b) / (a^2 + b^2)`` with ``(a, b) = (X/Z, Y/Z)``, the least-squares
+    focal of its ray; the weighted median (weights ``a^2 + b^2``) of these is the L1 fit over all rays.
+    Returns NaN when no point is usable.
+    """
+    z = points_cam[..., 2]
+    ok = np.isfinite(points_cam).all(axis=-1) & (z > 1e-12)
+    if not ok.any():
+        return float("nan")
+    a = points_cam[ok, 0] / z[ok]
+    b = points_cam[ok, 1] / z[ok]
+    r2 = a * a + b * b
+    keep = r2 > 1e-12
+    if keep.sum() < 3:
+        return float("nan")
+    fi = (x[ok][keep] * a[keep] + y[ok][keep] * b[keep]) / r2[keep]
+    good = fi > 0
+    if not good.any():
+        return float("nan")
+    return weighted_median(fi[good], r2[keep][good])
+
+
+def _masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-row median of ``values [F, M]`` over ``mask`` (NaN for empty rows)."""
+    v = np.where(mask, values, np.nan)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmedian(v, axis=1)
+
+
+def resect_frames(
+    points: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray,
+    image_size: int,
+    iters: int = 6,
+) -> Resection:
+    """Closed-form camera per frame from sampled pointmap points.
+
+    ``points [F, M, 3]`` world points at pixel offsets ``(x, y) [M]`` from the principal point (the same
+    pixel sample for every frame), ``valid [F, M]``. ``image_size`` (max of H, W) bounds plausible focals.
+    """
+    F, M = valid.shape
+    pts = np.where(valid[..., None], points, 0.0).astype(np.float64)
+    s2 = float(np.sqrt(np.mean(x * x + y * y))) or 1.0
+    xn, yn = x / s2, y / s2
+
+    # Hartley normalization of the 3D points, per frame, with robust (median) center and scale.
+    center = np.stack([_masked_median(pts[..., i], valid) for i in range(3)], axis=-1)
+    center = np.nan_to_num(center)
+    dist = np.linalg.norm(pts - center[:, None], axis=-1)
+    s3 = 1.0 / np.maximum(np.nan_to_num(_masked_median(dist, valid), nan=1.0), 1e-12)
+    Xh = np.concatenate([(pts - center[:, None]) * s3[:, None, None], np.ones((F, M, 1))], axis=-1)
+    Xh *= valid[..., None]
+
+    w = valid.astype(np.float64)
+    P = np.zeros((F, 3, 4))
+    evals = np.zeros((F, 12))
+    r = np.zeros((F, M))
+    for _ in range(iters):
+        S0 = np.einsum("fm,fmi,fmj->fij", w, Xh, Xh)
+        Sx = np.einsum("fm,fmi,fmj->fij", w * xn, Xh, Xh)
+        Sy = np.einsum("fm,fmi,fmj->fij", w * yn, Xh, Xh)
+        Sxx = np.einsum("fm,fmi,fmj->fij", w * (xn * xn + yn * yn), Xh, Xh)
+        A = np.zeros((F, 12, 12))
+        A[:, 0:4, 0:4] = S0
+        A[:, 4:8, 4:8] = S0
+        A[:, 0:4, 8:12] = -Sx
+        A[:, 8:12, 0:4] = -Sx
+        A[:, 4:8, 8:12] = -Sy
+        A[:, 8:12, 4:8] = -Sy
+        A[:, 8:12, 8:12] = Sxx
+        scale = np.maximum(np.abs(A).max(axis=(1, 2)), 1e-300)
+        evals, evecs = np.linalg.eigh(A / scale[:, None, None])
+        P = evecs[:, :, 0].reshape(F, 3, 4)
+        z = np.einsum("fi,fmi->fm", P[:, 2], Xh)
+        sign = np.sign(np.nan_to_num(_masked_median(z, valid), nan=1.0))
+        sign[sign == 0] = 1.0
+        P *= sign[:, None, None]
+        z *= sign[:, None]
+        front = valid & (z > 1e-12)
+        zs = np.where(front, z, 1.0)
+        px = np.einsum("fi,fmi->fm", P[:, 0], Xh) / zs
+        py = np.einsum("fi,fmi->fm", P[:, 1], Xh) / zs
+        r = np.hypot(px - xn, py - yn)
+        sigma = 1.4826 * np.nan_to_num(_masked_median(r, front), nan=1.0) + 1e-12
+        robust = 1.0 / (1.0 + (r / (2.5 * sigma[:, None])) ** 2)
+        zmed = np.nan_to_num(_masked_median(zs, front), nan=1.0)
+        w = np.where(front, robust * (zmed[:, None] / zs) ** 2, 0.0)
+
+    # Undo the normalizations: P_orig = diag(s2, s2, 1) P T3.
+    T = np.zeros((F, 4, 4))
+    T[:, :3, :3] = s3[:, None, None] * np.eye(3)
+    T[:, :3, 3] = -s3[:, None] * center
+    T[:, 3, 3] = 1.0
+    P = np.einsum("ij,fjk,fkl->fil", np.diag([s2, s2, 1.0]), P, T)
+    # Degenerate solutions (planar scenes: a multi-dimensional null space) can have a near-zero third
+    # row; they are replaced by a harmless placeholder and flagged below.
+    norm3 = np.linalg.norm(P[:, 2, :3], axis=-1)
+    sane = np.isfinite(P).all(axis=(1, 2)) & (norm3 > 1e-9 * np.abs(P).max(axis=(1, 2)).clip(min=1e-300))
+    P = np.where(sane[:, None, None], P / np.where(sane, norm3, 1.0)[:, None, None], np.eye(3, 4))
+    fx = np.linalg.norm(P[:, 0, :3], axis=-1)
+    fy = np.linalg.norm(P[:, 1, :3], axis=-1)
+    sane &= (fx > 1e-12) & (fy > 1e-12)
+    fx, fy = np.where(sane, fx, 1.0), np.where(sane, fy, 1.0)
+    focal = np.sqrt(fx * fy)
+    R_w2c = nearest_rotation(np.stack([P[:, 0, :3] / fx[:, None], P[:, 1, :3] / fy[:, None], P[:, 2, :3]], axis=1))
+    t = np.stack([P[:, 0, 3] / fx, P[:, 1, 3] / fy, P[:, 2, 3]], axis=-1)
+    cam_center = -np.einsum("fji,fj->fi", R_w2c, t)
+
+    counts = valid.sum(axis=1)
+    conditioned = evals[:, 1] > 5.0 * np.maximum(evals[:, 0], 1e-15)
+    plausible = np.isfinite(focal) & (focal > 0.02 * image_size) & (focal < 100.0 * image_size)
+    ok = sane & conditioned & plausible & (counts >= 12) & np.isfinite(cam_center).all(axis=-1)
+    residual_px = np.nan_to_num(_masked_median(r, valid), nan=np.inf) * s2
+    return Resection(
+        focal=focal, rotation=np.transpose(R_w2c, (0, 2, 1)), center=cam_center, ok=ok, residual_px=residual_px
+    )
+
+
+def pose_from_focal(points: np.ndarray, x: np.ndarray, y: np.ndarray, focal: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Camera-to-world rotation and center of one frame with a known focal (OpenCV RANSAC PnP).
+
+    The fallback for frames the linear resection cannot handle (planar views): PnP with known
+    intrinsics is well posed for planes. ``points [N, 3]`` finite world points at pixel offsets
+    ``(x, y)``. Returns None when OpenCV finds no pose.
+    """
+    import cv2
+
+    if points.shape[0] < 6 or not np.isfinite(focal) or focal <= 0:
+        return None
+    K = np.array([[focal, 0.0, 0.0], [0.0, focal, 0.0], [0.0, 0.0, 1.0]])
+    img = np.stack([x, y], axis=-1).astype(np.float64)
+    spread = float(np.sqrt(np.mean(x * x + y * y))) or 1.0
+    try:
+        ok, rvec, tvec, _ = cv2.solvePnPRansac(
+            points.astype(np.float64), img, K, None, iterationsCount=200, reprojectionError=0.02 * spread * 2,
+            confidence=0.999, flags=cv2.SOLVEPNP_EPNP,
+        )
+    except cv2.error:
+        return None
+    if not ok:
+        return None
+    R_w2c, _ = cv2.Rodrigues(rvec)
+    center = -R_w2c.T @ tvec.reshape(3)
+    return R_w2c.T, center
