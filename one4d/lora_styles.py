@@ -43,11 +43,17 @@ def to_peft_keys(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     )
 
     style = lora_key_style(sd)
-    if style == "musubi":
-        sd = _convert_musubi_wan_lora_to_diffusers(dict(sd))
-    elif style == "original":
-        sd = {k if k.startswith("diffusion_model.") else "diffusion_model." + k: v for k, v in sd.items()}
-        sd = _convert_non_diffusers_wan_lora_to_diffusers(sd)
+    try:
+        if style == "musubi":
+            sd = _convert_musubi_wan_lora_to_diffusers(dict(sd))
+        elif style == "original":
+            sd = {k if k.startswith("diffusion_model.") else "diffusion_model." + k: v for k, v in sd.items()}
+            sd = _convert_non_diffusers_wan_lora_to_diffusers(sd)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise One4DInputError(
+            f"this {style}-style Wan LoRA has keys One4D cannot convert ({str(exc)[:120]}); it may be for another "
+            "model family (Wan2.2, VACE) or hold layers other than the DiT blocks."
+        ) from None
     out = {}
     for key, value in sd.items():
         key = key[len("transformer."):] if key.startswith("transformer.") else key

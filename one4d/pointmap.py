@@ -52,11 +52,13 @@ def fit_normalization(points: np.ndarray, valid: np.ndarray | None = None) -> No
     p = points[ok]
     if p.shape[0] == 0:
         raise One4DInputError("pointmap has no valid finite point; check the depth / valid mask.")
+    if float((p.max(0) - p.min(0)).max()) <= 1e-8:
+        raise One4DInputError("pointmap has zero extent (all points coincide); it cannot be normalized.")
     m = float(np.median(p[:, 2]))
     dev = np.abs(p - np.array([0.0, 0.0, m], dtype=p.dtype)).max(-1)
     s = float(np.percentile(dev, PERCENTILE))
     if not s > 1e-8:
-        raise One4DInputError("pointmap has zero extent (all points coincide); it cannot be normalized.")
+        raise One4DInputError("pointmap extent is zero after outlier removal; most points coincide with the image center ray.")
     return Normalization(m, s)
 
 

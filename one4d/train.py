@@ -84,4 +84,4 @@ def flow_matching_loss(
     loss_rgb = F.mse_loss(v_rgb.float(), (eps_r - rgb0).float())
     loss_xyz = F.mse_loss(v_xyz.float(), (eps_x - xyz0).float())
     loss = loss_rgb + settings.xyz_weight * loss_xyz
-    return loss, {"loss": float(loss), "rgb": float(loss_rgb), "xyz": float(loss_xyz)}
+    return loss, {"loss": loss.item(), "rgb": loss_rgb.item(), "xyz": loss_xyz.item()}
