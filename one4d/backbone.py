@@ -110,7 +110,8 @@ def build_dit(config: dict[str, Any] | str, device: str | torch.device = "cpu", 
 def build_vae(config: dict[str, Any] | str, dtype: torch.dtype = torch.float32) -> AutoencoderKLWan:
     """Instantiate a Wan VAE from a preset name or config."""
     cfg = VAE_PRESETS[config] if isinstance(config, str) else config
-    return AutoencoderKLWan(**cfg).to(dtype=dtype)
+    vae = AutoencoderKLWan(**cfg)
+    return vae.to(dtype=dtype) if dtype != torch.float32 else vae
 
 
 # ---------------------------------------------------------------------------------------------

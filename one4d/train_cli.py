@@ -1,0 +1,256 @@
+"""``one4d train``: the embedded model's training recipe, stage by stage (PAPER.md section 6 in miniature).
+
+Stages (each reads the previous stage's output from ``--work``):
+  data   render procedural 4D clips (training seeds only)
+  vae    train the small Wan VAE on RGB clips (5-frame windows: the VAE is causal, so short windows
+         teach the same convolutions at a third of the cost), then record latent statistics
+  encode encode every clip once: RGB, normalized pointmap, and UMC conditioning videos (image, two
+         sparse draws; text = the all-gray video; full video = the RGB latents themselves)
+  base   train the Wan-Fun-InP-style base DiT on RGB with random UMC masks: the "foundation model"
+  one4d  freeze the base and train the rgb/xyz LoRAs and control links on RGB + pointmaps with the task mix
+``all`` runs them in order. Losses go to ``<work>/log.jsonl``; weights to ``--assets``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import embedded as emb
+from .backbone import DitVariant, build_dit, build_vae
+from .codec import VideoCodec
+from .dlc import DLCConfig, One4DModel
+from .pointmap import fit_normalization, normalize
+from .train import StepSettings, default_task_mix, flow_matching_loss, shifted_sigmas
+from .umc import build_condition_video, build_mask, sparse_indices
+
+STAGES = ("data", "vae", "encode", "base", "one4d")
+
+
+def _log(work: Path, stage: str, step: int, **values: float) -> None:
+    with open(work / "log.jsonl", "a") as f:
+        f.write(json.dumps({"stage": stage, "step": step, "time": time.time(), **values}) + "\n")
+
+
+def stage_data(args: argparse.Namespace) -> None:
+    from .data import render_dataset
+
+    ds = render_dataset(range(args.clips), frames=emb.FRAMES, height=emb.HEIGHT, width=emb.WIDTH)
+    np.savez(
+        args.work / "data.npz",
+        rgb=(ds["rgb"] * 255).round().astype(np.uint8),
+        points=ds["points"].astype(np.float32),
+        valid=ds["valid"],
+        captions=np.array(ds["captions"]),
+    )
+
+
+def _video(rgb_u8: np.ndarray) -> torch.Tensor:
+    """[N, F, H, W, 3] uint8 -> [N, 3, F, H, W] in [-1, 1]."""
+    return torch.from_numpy(rgb_u8).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
+
+
+def _lr(step: int, total: int, peak: float, warmup: int = 100) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def stage_vae(args: argparse.Namespace) -> None:
+    data = np.load(args.work / "data.npz")
+    rgb = data["rgb"]
+    torch.manual_seed(0)
+    vae = build_vae(emb.VAE_CONFIG).train()
+    opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
+    rng = np.random.default_rng(0)
+    window = 5
+    for step in range(args.vae_steps):
+        idx = rng.integers(0, len(rgb), args.vae_batch)
+        start = rng.integers(0, emb.FRAMES - window + 1, args.vae_batch)
+        clip = np.stack([rgb[i, s : s + window] for i, s in zip(idx, start)])
+        x = _video(clip)
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, args.vae_steps, args.vae_lr)
+        post = vae.encode(x).latent_dist
+        rec = vae.decode(post.sample()).sample
+        l1 = (rec - x).abs().mean()
+        kl = post.kl().mean() / x[0].numel()
+        loss = l1 + args.vae_kl * kl
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 20 == 0 or step == args.vae_steps - 1:
+            _log(args.work, "vae", step, loss=loss.item(), l1=l1.item(), kl=kl.item())
+    vae.eval()
+    with torch.no_grad():  # latent statistics for normalization, on full clips
+        sample = _video(rgb[: min(64, len(rgb))])
+        z = torch.cat([vae.encode(sample[i : i + 8]).latent_dist.mean for i in range(0, len(sample), 8)])
+    cfg = dict(emb.VAE_CONFIG, latents_mean=z.mean((0, 2, 3, 4)).tolist(), latents_std=z.std((0, 2, 3, 4)).tolist())
+    emb.save_component(vae.state_dict(), cfg, args.work / "vae.safetensors")
+
+
+def _encode_batches(codec: VideoCodec, videos: torch.Tensor, batch: int = 8) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([codec.encode(videos[i : i + batch]) for i in range(0, len(videos), batch)]).half()
+
+
+def stage_encode(args: argparse.Namespace) -> None:
+    data = np.load(args.work / "data.npz")
+    codec = VideoCodec(emb.load_embedded_vae(args.work / "vae.safetensors"))
+    n, f = data["rgb"].shape[:2]
+    rgb = _video(data["rgb"])
+    pts = np.stack([normalize(p, fit_normalization(p, v)) for p, v in zip(data["points"], data["valid"])])
+    xyz = torch.from_numpy(pts).permute(0, 4, 1, 2, 3)
+    rng = np.random.default_rng(1)
+    sparse = [[sparse_indices(f, math.exp(rng.uniform(math.log(0.1), math.log(0.5)))) for _ in range(n)] for _ in range(2)]
+    frames01 = torch.from_numpy(data["rgb"]).float() / 255
+    image_videos = torch.cat([build_condition_video(frames01[i, :1], [0], f) for i in range(n)])
+    sparse_videos = [torch.cat([build_condition_video(frames01[i, s[i]], s[i], f) for i in range(n)]) for s in sparse]
+    gray = torch.zeros(1, 3, f, emb.HEIGHT, emb.WIDTH)
+    out = {
+        "rgb": _encode_batches(codec, rgb),
+        "xyz": _encode_batches(codec, xyz),
+        "cond_image": _encode_batches(codec, image_videos),
+        "cond_sparse0": _encode_batches(codec, sparse_videos[0]),
+        "cond_sparse1": _encode_batches(codec, sparse_videos[1]),
+        "cond_text": _encode_batches(codec, gray),
+    }
+    np.savez(args.work / "latents.npz", **{k: v.numpy() for k, v in out.items()},
+             sparse0=_pad_indices(sparse[0], f), sparse1=_pad_indices(sparse[1], f))
+
+
+def _pad_indices(lists: list[list[int]], f: int) -> np.ndarray:
+    out = np.full((len(lists), f), -1, np.int64)
+    for i, idx in enumerate(lists):
+        out[i, : len(idx)] = idx
+    return out
+
+
+class LatentBatches:
+    """Training batches from the encoded set: clean latents, a UMC task draw per clip, and text contexts."""
+
+    def __init__(self, work: Path, seed: int):
+        lat = np.load(work / "latents.npz")
+        self.lat = {k: torch.from_numpy(lat[k]).float() for k in lat.files if not k.startswith("sparse")}
+        self.sparse = [lat["sparse0"], lat["sparse1"]]
+        captions = np.load(work / "data.npz")["captions"]
+        enc = emb.HashTextEncoder(emb.DIT_CONFIG["text_dim"])
+        self.context = torch.cat([enc(str(c)) for c in captions])
+        self.rng = np.random.default_rng(seed)
+        self.mix = default_task_mix()
+        self.frames = emb.FRAMES
+
+    def __len__(self) -> int:
+        return len(self.context)
+
+    def draw(self, batch: int, clips: np.ndarray | None = None):
+        idx = clips if clips is not None else self.rng.integers(0, len(self), batch)
+        names = sorted(self.mix)
+        p = np.array([self.mix[k] for k in names])
+        tasks = [names[int(self.rng.choice(len(names), p=p / p.sum()))] for _ in idx]
+        hw = self.lat["rgb"].shape[-2:]
+        masks, conds = [], []
+        for i, task in zip(idx, tasks):
+            if task == "text":
+                ind, cond = [], self.lat["cond_text"][0]
+            elif task == "image":
+                ind, cond = [0], self.lat["cond_image"][i]
+            elif task == "video":
+                ind, cond = list(range(self.frames)), self.lat["rgb"][i]
+            else:
+                k = int(self.rng.integers(0, 2))
+                ind = [int(j) for j in self.sparse[k][i] if j >= 0]
+                cond = self.lat[f"cond_sparse{k}"][i]
+            masks.append(build_mask(ind, self.frames, tuple(hw)))
+            conds.append(cond[None])
+        return (self.lat["rgb"][idx], self.lat["xyz"][idx], torch.cat(masks), torch.cat(conds), self.context[idx])
+
+
+def stage_base(args: argparse.Namespace) -> None:
+    torch.manual_seed(0)
+    batches = LatentBatches(args.work, seed=2)
+    dit = build_dit(emb.DIT_CONFIG).train()
+    opt = torch.optim.AdamW(dit.parameters(), lr=args.base_lr, weight_decay=0.01)
+    gen = torch.Generator().manual_seed(3)
+    settings = StepSettings()
+    for step in range(args.base_steps):
+        rgb0, _, mask, cond, ctx = batches.draw(args.batch)
+        b = rgb0.shape[0]
+        sigma = shifted_sigmas(torch.rand(b, generator=gen), settings.shift)
+        eps = torch.randn(rgb0.shape, generator=gen)
+        s = sigma.view(b, 1, 1, 1, 1)
+        keep = (torch.rand(b, generator=gen) >= settings.text_dropout).float().view(b, 1, 1)
+        x = torch.cat([(1 - s) * rgb0 + s * eps, mask, cond], dim=1)
+        v = dit(x, sigma * 1000, ctx * keep, return_dict=False)[0]
+        loss = torch.nn.functional.mse_loss(v, eps - rgb0)
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, args.base_steps, args.base_lr)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
+        opt.step()
+        if step % 50 == 0 or step == args.base_steps - 1:
+            _log(args.work, "base", step, loss=loss.item())
+    emb.save_component(dit.state_dict(), emb.DIT_CONFIG, args.work / "dit.safetensors")
+
+
+def stage_one4d(args: argparse.Namespace) -> None:
+    from .weights import save_one4d
+
+    torch.manual_seed(0)
+    batches = LatentBatches(args.work, seed=4)
+    dit, variant = emb.load_embedded_dit(args.work / "dit.safetensors")
+    model = One4DModel(dit, variant, DLCConfig(rank=emb.RANK))
+    model.train()
+    opt = torch.optim.AdamW(model.trainable_parameters(), lr=args.one4d_lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(5)
+    settings = StepSettings()
+    for step in range(args.one4d_steps):
+        rgb0, xyz0, mask, cond, ctx = batches.draw(args.batch)
+        loss, parts = flow_matching_loss(model, rgb0, xyz0, mask, cond, ctx, settings, gen)
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, args.one4d_steps, args.one4d_lr)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
+        opt.step()
+        if step % 50 == 0 or step == args.one4d_steps - 1:
+            _log(args.work, "one4d", step, **parts)
+    save_one4d(model, args.work / "one4d.safetensors", {"trained_steps": str(args.one4d_steps)})
+
+
+def run_stages(args: argparse.Namespace) -> int:
+    args.work = Path(args.work)
+    args.work.mkdir(parents=True, exist_ok=True)
+    todo = STAGES if args.stage == "all" else (args.stage,)
+    fns = {"data": stage_data, "vae": stage_vae, "encode": stage_encode, "base": stage_base, "one4d": stage_one4d}
+    torch.set_num_threads(args.threads)
+    for name in todo:
+        t0 = time.time()
+        fns[name](args)
+        _log(args.work, name, -1, seconds=time.time() - t0)
+        print(f"stage {name}: {time.time() - t0:.1f} s")
+    return 0
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.description = __doc__.splitlines()[0]
+    p.add_argument("stage", choices=(*STAGES, "all"))
+    p.add_argument("--work", default="runs/embedded", help="folder for data, latents, logs and weights")
+    p.add_argument("--clips", type=int, default=600)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--vae-steps", type=int, default=600)
+    p.add_argument("--vae-batch", type=int, default=8)
+    p.add_argument("--vae-lr", type=float, default=2e-3)
+    p.add_argument("--vae-kl", type=float, default=1e-3)
+    p.add_argument("--base-steps", type=int, default=4000)
+    p.add_argument("--base-lr", type=float, default=1e-3)
+    p.add_argument("--one4d-steps", type=int, default=4000)
+    p.add_argument("--one4d-lr", type=float, default=1e-3)
+    p.set_defaults(handler=run_stages)
