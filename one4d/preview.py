@@ -21,8 +21,8 @@ Decisions:
 - Four components, not three (12 bytes a point instead of 9): 3-component 16-bit and 8-bit vertex
   formats are missing from Direct3D 11 and most Vulkan drivers, where the browser's WebGL layer
   (ANGLE) then converts the whole buffer before the first draw. Measured in headless chromium
-  with software WebGL on the 17.8M-point benchmark: first picture after ~7 s with 3 components,
-  ~1.7 s with 4. The fourth components (w = 1.0, alpha = 255) are reserved; readers ignore them.
+  with software WebGL on the 17.8M-point benchmark: first picture after 6-9 s with 3 components,
+  under 2 s with 4. The fourth components (w = 1.0, alpha = 255) are reserved; readers ignore them.
 - Subsampling is deterministic: the valid points of frame ``t`` are permuted with a generator
   seeded by ``(PERMUTATION_SEED, t)`` and the first ``max_points_per_frame`` are kept. Points are
   stored in that permuted order even when none are dropped, so any prefix of a frame is itself a

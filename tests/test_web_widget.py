@@ -139,7 +139,7 @@ def test_controls_point_size_cameras_orbit_and_budget(session):
     assert np.abs(_load_png(shots / "fit.png") - base).mean() < 1  # "Fit" brings the first view back
     assert int(steps["budget"]["points"]) < int(steps["color_rgb"]["points"])
     assert steps["budgetOptions"][0] == "0" and len(steps["budgetOptions"]) > 1
-    assert steps["playFrames"]["before"] != steps["playFrames"]["after"]  # playback advanced
+    assert len(steps["playFramesSeen"]) >= 3  # playback went through the frames
 
 
 def test_widget_serializes_nothing_and_survives_reload(session):
