@@ -238,10 +238,13 @@ export class PointCloudViewer {
         vertices.push(apex, corners[i], corners[i], corners[(i + 1) % 4]);
       }
     }
-    const geometry = new THREE.BufferGeometry().setFromPoints(vertices);
-    this.frustums = new THREE.LineSegments(geometry, new THREE.LineBasicMaterial({
+    const all = new THREE.BufferGeometry().setFromPoints(vertices);
+    // The current frame's frustum: the same vertices, its own draw range (set by setFrame).
+    const current = new THREE.BufferGeometry();
+    current.setAttribute("position", all.getAttribute("position"));
+    this.frustums = new THREE.LineSegments(all, new THREE.LineBasicMaterial({
       color: FRUSTUM_COLOR, transparent: true, opacity: 0.35 }));
-    this.currentFrustum = new THREE.LineSegments(geometry, new THREE.LineBasicMaterial({ color: CURRENT_FRUSTUM_COLOR }));
+    this.currentFrustum = new THREE.LineSegments(current, new THREE.LineBasicMaterial({ color: CURRENT_FRUSTUM_COLOR }));
     this.trajectory = new THREE.Line(
       new THREE.BufferGeometry().setFromPoints(this.cameras.map((c) => c.center)),
       new THREE.LineBasicMaterial({ color: TRAJECTORY_COLOR }));
@@ -282,7 +285,7 @@ export class PointCloudViewer {
   }
 
   setColorMode(mode) {
-    if (!(mode in COLOR_MODES)) return;
+    if (!Object.hasOwn(COLOR_MODES, mode)) return;
     this.colorMode = mode;
     const header = this.payload ? this.payload.header : null;
     const range = header ? (mode === "depth" ? header.depth_range : mode === "height" ? header.height_range : [0, 1]) : [0, 1];
