@@ -9,8 +9,9 @@ error into the geometric one. Focal = geometric mean of the two row norms, rotat
 rotation (SVD), center = -R^T t.
 
 A frame is flagged ill-conditioned when the DLT null space is not one-dimensional (planar or nearly
-planar scene, too few points) or the focal is implausible; the caller then substitutes a neighbour's
-camera. :func:`focal_from_camera_points` is the direct "robust least squares over pixel rays" estimate
+planar scene, too few points: the second-smallest eigenvalue is below 5x the smallest or numerically
+zero) or the focal is implausible; the caller then solves its pose with the known focal by RANSAC PnP
+(:func:`pose_from_focal`), which planes do not trouble. :func:`focal_from_camera_points` is the direct "robust least squares over pixel rays" estimate
 for a frame whose points are already in its own camera (frame 0, by the world convention); it is used
 as the focal of last resort.
 """
@@ -161,7 +162,9 @@ def resect_frames(
     cam_center = -np.einsum("fji,fj->fi", R_w2c, t)
 
     counts = valid.sum(axis=1)
-    conditioned = evals[:, 1] > 5.0 * np.maximum(evals[:, 0], 1e-15)
+    # One-dimensional null space: the second-smallest eigenvalue clearly above the smallest, and not
+    # itself numerically zero (noiseless planar scenes have four zero eigenvalues in any order).
+    conditioned = (evals[:, 1] > 5.0 * np.maximum(evals[:, 0], 1e-15)) & (evals[:, 1] > 1e-9 * evals[:, -1])
     plausible = np.isfinite(focal) & (focal > 0.02 * image_size) & (focal < 100.0 * image_size)
     ok = sane & conditioned & plausible & (counts >= 12) & np.isfinite(cam_center).all(axis=-1)
     residual_px = np.nan_to_num(_masked_median(r, valid), nan=np.inf) * s2

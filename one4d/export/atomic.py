@@ -1,0 +1,57 @@
+"""Write files without ever leaving a half-written one behind.
+
+Every exporter writes to a hidden temporary name in the destination folder (same file system, same
+extension so codecs that dispatch on it still work) and renames it over the target with
+:func:`os.replace`, which is atomic; on any error the temporary file is removed and the old file, if any,
+is untouched.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import One4DInputError
+
+
+def prepare_path(path: str | os.PathLike, suffix: str | None = None) -> Path:
+    """Resolve an output path, create its folder, and check (or add) the expected suffix."""
+    p = Path(path)
+    if str(p) == "" or p.name in ("", ".", ".."):
+        raise One4DInputError(f"output path {str(path)!r} names no file; pass a file path such as 'out/scene{suffix or ''}'.")
+    if suffix is not None and p.suffix.lower() != suffix:
+        if p.suffix == "":
+            p = p.with_suffix(suffix)
+        else:
+            raise One4DInputError(f"output path {str(path)!r} should end with {suffix}; rename it (e.g. {p.with_suffix(suffix).name}).")
+    if p.exists() and p.is_dir():
+        raise One4DInputError(f"output path {str(p)!r} is a folder; pass a file path inside it.")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling path; on success it replaces ``path``, on error it is deleted."""
+    final = Path(path)
+    tmp = final.with_name(f".{final.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{final.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and return the path."""
+    final = Path(path)
+    with atomic_path(final) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+    return final
