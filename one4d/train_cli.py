@@ -4,8 +4,8 @@ Stages (each reads the previous stage's output from ``--work``):
   data   render procedural 4D clips (training seeds only)
   vae    train the small Wan VAE on RGB clips (5-frame windows: the VAE is causal, so short windows
          teach the same convolutions at a third of the cost), then record latent statistics
-  encode encode every clip once: RGB, normalized pointmap, and UMC conditioning videos (image, two
-         sparse draws; text = the all-gray video; full video = the RGB latents themselves)
+  encode encode every clip once: RGB, normalized pointmap, and UMC conditioning videos (image, one
+         sparse draw; text = the all-gray video; full video = the RGB latents themselves)
   base   train the Wan-Fun-InP-style base DiT on RGB with random UMC masks: the "foundation model"
   one4d  freeze the base and train the rgb/xyz LoRAs and control links on RGB + pointmaps with the task mix
 ``all`` runs them in order. Losses go to ``<work>/log.jsonl``; weights to ``--assets``.
@@ -107,21 +107,20 @@ def stage_encode(args: argparse.Namespace) -> None:
     pts = np.stack([normalize(p, fit_normalization(p, v)) for p, v in zip(data["points"], data["valid"])])
     xyz = torch.from_numpy(pts).permute(0, 4, 1, 2, 3)
     rng = np.random.default_rng(1)
-    sparse = [[sparse_indices(f, math.exp(rng.uniform(math.log(0.1), math.log(0.5)))) for _ in range(n)] for _ in range(2)]
+    sparse = [sparse_indices(f, math.exp(rng.uniform(math.log(0.1), math.log(0.5)))) for _ in range(n)]
     frames01 = torch.from_numpy(data["rgb"]).float() / 255
     image_videos = torch.cat([build_condition_video(frames01[i, :1], [0], f) for i in range(n)])
-    sparse_videos = [torch.cat([build_condition_video(frames01[i, s[i]], s[i], f) for i in range(n)]) for s in sparse]
+    sparse_videos = torch.cat([build_condition_video(frames01[i, sparse[i]], sparse[i], f) for i in range(n)])
     gray = torch.zeros(1, 3, f, emb.HEIGHT, emb.WIDTH)
     out = {
         "rgb": _encode_batches(codec, rgb),
         "xyz": _encode_batches(codec, xyz),
         "cond_image": _encode_batches(codec, image_videos),
-        "cond_sparse0": _encode_batches(codec, sparse_videos[0]),
-        "cond_sparse1": _encode_batches(codec, sparse_videos[1]),
+        "cond_sparse": _encode_batches(codec, sparse_videos),
         "cond_text": _encode_batches(codec, gray),
     }
     np.savez(args.work / "latents.npz", **{k: v.numpy() for k, v in out.items()},
-             sparse0=_pad_indices(sparse[0], f), sparse1=_pad_indices(sparse[1], f))
+             sparse=_pad_indices(sparse, f))
 
 
 def _pad_indices(lists: list[list[int]], f: int) -> np.ndarray:
@@ -136,8 +135,8 @@ class LatentBatches:
 
     def __init__(self, work: Path, seed: int):
         lat = np.load(work / "latents.npz")
-        self.lat = {k: torch.from_numpy(lat[k]).float() for k in lat.files if not k.startswith("sparse")}
-        self.sparse = [lat["sparse0"], lat["sparse1"]]
+        self.lat = {k: torch.from_numpy(lat[k]).float() for k in lat.files if k != "sparse"}
+        self.sparse = lat["sparse"]
         captions = np.load(work / "data.npz")["captions"]
         enc = emb.HashTextEncoder(emb.DIT_CONFIG["text_dim"])
         self.context = torch.cat([enc(str(c)) for c in captions])
@@ -163,9 +162,8 @@ class LatentBatches:
             elif task == "video":
                 ind, cond = list(range(self.frames)), self.lat["rgb"][i]
             else:
-                k = int(self.rng.integers(0, 2))
-                ind = [int(j) for j in self.sparse[k][i] if j >= 0]
-                cond = self.lat[f"cond_sparse{k}"][i]
+                ind = [int(j) for j in self.sparse[i] if j >= 0]
+                cond = self.lat["cond_sparse"][i]
             masks.append(build_mask(ind, self.frames, tuple(hw)))
             conds.append(cond[None])
         return (self.lat["rgb"][idx], self.lat["xyz"][idx], torch.cat(masks), torch.cat(conds), self.context[idx])
@@ -242,15 +240,15 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.description = __doc__.splitlines()[0]
     p.add_argument("stage", choices=(*STAGES, "all"))
     p.add_argument("--work", default="runs/embedded", help="folder for data, latents, logs and weights")
-    p.add_argument("--clips", type=int, default=600)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--clips", type=int, default=400)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--vae-steps", type=int, default=600)
-    p.add_argument("--vae-batch", type=int, default=8)
+    p.add_argument("--vae-steps", type=int, default=400)
+    p.add_argument("--vae-batch", type=int, default=4)
     p.add_argument("--vae-lr", type=float, default=2e-3)
     p.add_argument("--vae-kl", type=float, default=1e-3)
-    p.add_argument("--base-steps", type=int, default=4000)
+    p.add_argument("--base-steps", type=int, default=2000)
     p.add_argument("--base-lr", type=float, default=1e-3)
-    p.add_argument("--one4d-steps", type=int, default=4000)
+    p.add_argument("--one4d-steps", type=int, default=2000)
     p.add_argument("--one4d-lr", type=float, default=1e-3)
     p.set_defaults(handler=run_stages)

@@ -1,4 +1,4 @@
-"""Shared test settings: deterministic, single-threaded torch so figures do not depend on the machine load."""
+"""Shared test settings: deterministic seeds and single-threaded torch (the tests run tiny ops)."""
 from __future__ import annotations
 
 import sys
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # small ops: one thread avoids OpenMP oversubscription slowdowns
 
 
 @pytest.fixture(autouse=True)
