@@ -1,9 +1,10 @@
 """Similarity transforms (Sim(3)) and their least-squares fit between corresponding 3D points.
 
 :func:`umeyama` is the closed form of Umeyama (1991): weighted means, SVD of the cross-covariance, a
-reflection guard, scale from the singular values. :func:`robust_umeyama` wraps it in iteratively
-reweighted least squares with Cauchy weights on the residual (scale from the median absolute residual),
-which tolerates a few tens of percent of wrong correspondences (moving objects, flying points).
+reflection guard, scale from the singular values. :func:`robust_umeyama` starts from the best of the plain fit and
+random 3-pair fits by median residual (least median of squares), then runs iteratively reweighted least
+squares with Cauchy weights (scale from the median residual); it tolerates up to about half wrong
+correspondences (moving objects, flying points, garbage regions).
 Used by long-video stitching (window to window through overlapping frames) and by the ATE metric.
 """
 from __future__ import annotations
@@ -105,6 +106,35 @@ def umeyama(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None,
     return _umeyama(s, d, w, with_scale)
 
 
+def _least_median_start(s: np.ndarray, d: np.ndarray, with_scale: bool, hypotheses: int, seed: int) -> Sim3 | None:
+    """Best of random 3-pair Umeyama fits by the median residual (LMedS), or None if all degenerate."""
+    rng = np.random.default_rng(seed)
+    n = s.shape[0]
+    idx = rng.integers(0, n, size=(hypotheses, 3))
+    S, D = s[idx], d[idx]  # [h, 3, 3]
+    ms, md = S.mean(1, keepdims=True), D.mean(1, keepdims=True)
+    Sc, Dc = S - ms, D - md
+    var_s = (Sc * Sc).sum((1, 2)) / 3.0
+    cov = np.einsum("hki,hkj->hij", Dc, Sc) / 3.0
+    U, sv, Vt = np.linalg.svd(cov)
+    E = np.ones((hypotheses, 3))
+    E[:, 2] = np.where(np.linalg.det(U) * np.linalg.det(Vt) < 0, -1.0, 1.0)
+    R = (U * E[:, None, :]) @ Vt
+    ok = var_s > 1e-12 * max(1.0, float(np.abs(s).max())) ** 2
+    c = np.where(ok, (sv * E).sum(1) / np.where(ok, var_s, 1.0), 1.0) if with_scale else np.ones(hypotheses)
+    ok &= c > 0
+    if not ok.any():
+        return None
+    t = md[:, 0] - c[:, None] * np.einsum("hij,hj->hi", R, ms[:, 0])
+    m = min(n, 2000)
+    ev = rng.choice(n, m, replace=False) if n > m else np.arange(n)
+    pred = c[:, None, None] * np.einsum("hij,mj->hmi", R, s[ev]) + t[:, None]
+    med = np.median(np.linalg.norm(pred - d[ev][None], axis=-1), axis=1)
+    med[~ok] = np.inf
+    b = int(np.argmin(med))
+    return Sim3(float(c[b]), R[b], t[b])
+
+
 def robust_umeyama(
     src: np.ndarray,
     dst: np.ndarray,
@@ -112,13 +142,24 @@ def robust_umeyama(
     with_scale: bool = True,
     iters: int = 8,
     cauchy_k: float = 2.5,
+    hypotheses: int = 128,
+    seed: int = 0,
 ) -> tuple[Sim3, np.ndarray]:
-    """Umeyama under IRLS with Cauchy weights; returns the transform and the final per-pair weights.
+    """Robust Sim(3): least-median-of-squares start, then IRLS with Cauchy weights.
 
-    Non-finite pairs get weight 0. The residual scale is 1.4826 x the median residual of the current fit.
+    The start is the best (smallest median residual) of the plain fit and ``hypotheses`` random
+    3-pair fits, so up to about half of the pairs may be wrong. The residual scale is 1.4826 x the
+    median residual of the current fit. Returns the transform and the final per-pair weights
+    (0 for non-finite pairs).
     """
     s, d, w0, keep = _pairs(src, dst, weights)
     T = _umeyama(s, d, w0, with_scale)
+    if s.shape[0] >= 6 and hypotheses > 0:
+        start = _least_median_start(s, d, with_scale, hypotheses, seed)
+        if start is not None:
+            med_plain = np.median(np.linalg.norm(T.apply(s) - d, axis=1))
+            if np.median(np.linalg.norm(start.apply(s) - d, axis=1)) < med_plain:
+                T = start
     w = w0
     for _ in range(iters):
         r = np.linalg.norm(T.apply(s) - d, axis=1)

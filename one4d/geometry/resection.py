@@ -5,7 +5,9 @@ resection problem. With the principal point fixed at the image center the projec
 ``P ~ [f r1 | f t1; f r2 | f t2; r3 | t3]``; we solve it linearly (a DLT with Hartley normalization,
 12 unknowns, batched over frames as 12x12 eigenproblems), robustified by iteratively reweighted least
 squares: Cauchy weights on the pixel reprojection error and a 1/z^2 factor that turns the algebraic
-error into the geometric one. Focal = geometric mean of the two row norms, rotation = nearest proper
+error into the geometric one. The reweighting starts from the better of the plain fit and a least
+median of squares pick among random 6-point fits, so gross outliers (10-30% of the points) do not
+capture the start. Focal = geometric mean of the two row norms, rotation = nearest proper
 rotation (SVD), center = -R^T t.
 
 A frame is flagged ill-conditioned when the DLT null space is not one-dimensional (planar or nearly
@@ -80,6 +82,77 @@ def _masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
             return np.nanmedian(v, axis=1)
 
 
+def _solve(w: np.ndarray, Xh: np.ndarray, xn: np.ndarray, yn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted DLT with the principal point at the origin: ``P [F, 3, 4]`` and the eigenvalues ``[F, 12]``."""
+    F = w.shape[0]
+    S0 = np.einsum("fm,fmi,fmj->fij", w, Xh, Xh)
+    Sx = np.einsum("fm,fmi,fmj->fij", w * xn, Xh, Xh)
+    Sy = np.einsum("fm,fmi,fmj->fij", w * yn, Xh, Xh)
+    Sxx = np.einsum("fm,fmi,fmj->fij", w * (xn * xn + yn * yn), Xh, Xh)
+    A = np.zeros((F, 12, 12))
+    A[:, 0:4, 0:4] = S0
+    A[:, 4:8, 4:8] = S0
+    A[:, 0:4, 8:12] = -Sx
+    A[:, 8:12, 0:4] = -Sx
+    A[:, 4:8, 8:12] = -Sy
+    A[:, 8:12, 4:8] = -Sy
+    A[:, 8:12, 8:12] = Sxx
+    scale = np.maximum(np.abs(A).max(axis=(1, 2)), 1e-300)
+    evals, evecs = np.linalg.eigh(A / scale[:, None, None])
+    return evecs[:, :, 0].reshape(F, 3, 4), evals
+
+
+def _reproject(
+    P: np.ndarray, Xh: np.ndarray, xn: np.ndarray, yn: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fix the sign of ``P`` in place (points in front) and return reprojection error, in-front mask, depth."""
+    z = np.einsum("fi,fmi->fm", P[:, 2], Xh)
+    sign = np.sign(np.nan_to_num(_masked_median(z, valid), nan=1.0))
+    sign[sign == 0] = 1.0
+    P *= sign[:, None, None]
+    z *= sign[:, None]
+    front = valid & (z > 1e-12)
+    zs = np.where(front, z, 1.0)
+    px = np.einsum("fi,fmi->fm", P[:, 0], Xh) / zs
+    py = np.einsum("fi,fmi->fm", P[:, 1], Xh) / zs
+    return np.hypot(px - xn, py - yn), front, z
+
+
+def _least_median_start(
+    Xh: np.ndarray, xn: np.ndarray, yn: np.ndarray, valid: np.ndarray, hypotheses: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, the 6-point DLT (of ``hypotheses`` random ones) with the smallest median error."""
+    F, M = valid.shape
+    rng = np.random.default_rng(seed)
+    idx = np.zeros((F, hypotheses, 6), dtype=np.int64)
+    ev = np.zeros((F, min(M, 400)), dtype=np.int64)
+    for f in range(F):
+        pool = np.flatnonzero(valid[f])
+        if pool.size < 6:
+            pool = np.arange(M)
+        idx[f] = rng.choice(pool, size=(hypotheses, 6))
+        ev[f] = rng.choice(pool, size=ev.shape[1])
+    fi = np.arange(F)[:, None, None]
+    Xs = Xh[fi, idx].reshape(F * hypotheses, 6, 4)
+    ones = np.ones((F * hypotheses, 6))
+    P, _ = _solve(ones, Xs, xn[idx].reshape(-1, 6), yn[idx].reshape(-1, 6))
+    P = P.reshape(F, hypotheses, 3, 4)
+    Xe = Xh[np.arange(F)[:, None], ev]  # [F, E, 4]
+    z = np.einsum("fhi,fei->fhe", P[:, :, 2], Xe)
+    sign = np.sign(np.median(z, axis=2))
+    sign[sign == 0] = 1.0
+    P *= sign[..., None, None]
+    z *= sign[..., None]
+    zs = np.where(z > 1e-12, z, np.nan)
+    px = np.einsum("fhi,fei->fhe", P[:, :, 0], Xe) / zs
+    py = np.einsum("fhi,fei->fhe", P[:, :, 1], Xe) / zs
+    r = np.hypot(px - xn[ev][:, None], py - yn[ev][:, None])
+    r = np.where(np.isfinite(r), r, np.inf)
+    med = np.median(r, axis=2)
+    best = np.argmin(med, axis=1)
+    return P[np.arange(F), best], med[np.arange(F), best]
+
+
 def resect_frames(
     points: np.ndarray,
     x: np.ndarray,
@@ -87,6 +160,8 @@ def resect_frames(
     valid: np.ndarray,
     image_size: int,
     iters: int = 6,
+    hypotheses: int = 48,
+    seed: int = 0,
 ) -> Resection:
     """Closed-form camera per frame from sampled pointmap points.
 
@@ -106,40 +181,25 @@ def resect_frames(
     Xh = np.concatenate([(pts - center[:, None]) * s3[:, None, None], np.ones((F, M, 1))], axis=-1)
     Xh *= valid[..., None]
 
-    w = valid.astype(np.float64)
-    P = np.zeros((F, 3, 4))
-    evals = np.zeros((F, 12))
-    r = np.zeros((F, M))
+    # Robust start: per frame, the better (smaller median reprojection error) of the plain fit and the
+    # best of ``hypotheses`` random 6-point fits (least median of squares).
+    P, evals = _solve(valid.astype(np.float64), Xh, xn, yn)
+    r, front, z = _reproject(P, Xh, xn, yn, valid)
+    med = _masked_median(np.where(front, r, np.inf), valid)
+    if hypotheses > 0:
+        Ph, med_h = _least_median_start(Xh, xn, yn, valid, hypotheses, seed)
+        better = med_h < np.nan_to_num(med, nan=np.inf)
+        if better.any():
+            P = np.where(better[:, None, None], Ph, P)
+            r, front, z = _reproject(P, Xh, xn, yn, valid)
     for _ in range(iters):
-        S0 = np.einsum("fm,fmi,fmj->fij", w, Xh, Xh)
-        Sx = np.einsum("fm,fmi,fmj->fij", w * xn, Xh, Xh)
-        Sy = np.einsum("fm,fmi,fmj->fij", w * yn, Xh, Xh)
-        Sxx = np.einsum("fm,fmi,fmj->fij", w * (xn * xn + yn * yn), Xh, Xh)
-        A = np.zeros((F, 12, 12))
-        A[:, 0:4, 0:4] = S0
-        A[:, 4:8, 4:8] = S0
-        A[:, 0:4, 8:12] = -Sx
-        A[:, 8:12, 0:4] = -Sx
-        A[:, 4:8, 8:12] = -Sy
-        A[:, 8:12, 4:8] = -Sy
-        A[:, 8:12, 8:12] = Sxx
-        scale = np.maximum(np.abs(A).max(axis=(1, 2)), 1e-300)
-        evals, evecs = np.linalg.eigh(A / scale[:, None, None])
-        P = evecs[:, :, 0].reshape(F, 3, 4)
-        z = np.einsum("fi,fmi->fm", P[:, 2], Xh)
-        sign = np.sign(np.nan_to_num(_masked_median(z, valid), nan=1.0))
-        sign[sign == 0] = 1.0
-        P *= sign[:, None, None]
-        z *= sign[:, None]
-        front = valid & (z > 1e-12)
-        zs = np.where(front, z, 1.0)
-        px = np.einsum("fi,fmi->fm", P[:, 0], Xh) / zs
-        py = np.einsum("fi,fmi->fm", P[:, 1], Xh) / zs
-        r = np.hypot(px - xn, py - yn)
         sigma = 1.4826 * np.nan_to_num(_masked_median(r, front), nan=1.0) + 1e-12
         robust = 1.0 / (1.0 + (r / (2.5 * sigma[:, None])) ** 2)
+        zs = np.where(front, z, 1.0)
         zmed = np.nan_to_num(_masked_median(zs, front), nan=1.0)
         w = np.where(front, robust * (zmed[:, None] / zs) ** 2, 0.0)
+        P, evals = _solve(w, Xh, xn, yn)
+        r, front, z = _reproject(P, Xh, xn, yn, valid)
 
     # Undo the normalizations: P_orig = diag(s2, s2, 1) P T3.
     T = np.zeros((F, 4, 4))
