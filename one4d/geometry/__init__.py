@@ -18,7 +18,7 @@ Public API::
         Sim3(scale, rotation, translation); .apply(points); .apply_to_poses(c2w); .inverse(); .compose()
     plan_windows(num_frames, window=81, overlap=16) -> [(start, stop), ...]
     stitch_windows(windows, spans, valid=None, robust=True) -> StitchResult(points, valid, transforms, overlap_error)
-    flying_point_mask(depth, valid=None, rel_threshold=0.05, radius=1, mode="edge") -> mask
+    flying_point_mask(depth, valid=None, rel_threshold=0.1, radius=1, mode="edge") -> mask
     remove_flying_points(estimate, ...) -> CameraEstimate
     make_sequence(frames, height, width, focal, path, seed, noise, outliers, zoom) -> SyntheticSequence
 

@@ -11,7 +11,8 @@ We detect them on the depth map with local minimum/maximum filters (OpenCV erode
   neighbour (both ``D / min - 1`` and ``max / D - 1`` above the threshold): the interpolated band itself,
   keeping the true silhouette of both surfaces when the band is at most ``radius`` pixels wide.
 
-Defaults (``rel_threshold=0.05``, ``radius=1``) are ours; the paper does not filter.
+Defaults (``rel_threshold=0.1``, ``radius=1``) are ours; the paper does not filter. A lower threshold
+also catches steep but continuous surfaces (grazing floors) in ``edge`` mode.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from .inputs import as_float_array, as_mask
 def flying_point_mask(
     depth: np.ndarray,
     valid: np.ndarray | None = None,
-    rel_threshold: float = 0.05,
+    rel_threshold: float = 0.1,
     radius: int = 1,
     mode: str = "edge",
 ) -> np.ndarray:
@@ -57,7 +58,7 @@ def flying_point_mask(
     return out[0] if single else out
 
 
-def remove_flying_points(estimate, rel_threshold: float = 0.05, radius: int = 1, mode: str = "edge"):
+def remove_flying_points(estimate, rel_threshold: float = 0.1, radius: int = 1, mode: str = "edge"):
     """Return a copy of a :class:`CameraEstimate` whose ``valid`` mask (and depth) excludes flying points."""
     from dataclasses import replace
 
