@@ -7,7 +7,8 @@ the pointmap ``P`` with ``a1 * sum |X - P|_1 + a2 * sum_i (||R_i^T R_{i+1} - I||
 
 Decisions where the paper is silent (see docs/geometry.md):
 - Start: closed-form resection per frame (:mod:`.resection`), not identity cameras; ill-conditioned frames
-  (planar views, too few points) copy the nearest well-conditioned frame's camera.
+  (planar views) get their pose by RANSAC PnP with the shared focal; if that fails, the nearest
+  well-conditioned frame's camera.
 - Depth is not a free parameter: for given cameras the depth of each pixel is eliminated in closed form as
   the point of its ray nearest to ``P`` (``D = <P - o, r> / <r, r>``), so the optimizer only sees
   7 (or 6 + shared focal) numbers per frame; the remaining L1 term is the point-to-ray offset. The final
@@ -21,13 +22,13 @@ Decisions where the paper is silent (see docs/geometry.md):
 - Refinement runs on a regular pixel subgrid of about ``refine_points`` (4096) pixels per frame; the
   closed form uses the same subgrid.
 - Threads: the refinement works on small tensors ([F, ~4096]); on a 2-core machine shared with other
-  work, torch's 2-thread OpenMP loops were up to 10x slower than one thread (measured 46 s vs 3 s at
+  work, torch's 2-thread OpenMP loops were 10 to 30x slower than one thread (measured 46 s vs 3 s at
   81x352x624), so ``threads=1`` is the default and the caller's setting is restored afterwards.
 - Focal: shared across frames by default (``shared_focal=True``, one log-focal parameter started at the
   median of the per-frame closed-form focals); ``False`` gives a focal per frame (zooming videos).
 - Invalid and outlier points: NaN/inf and masked input points are ignored; points behind the camera are
   dropped at every step; a point is an outlier when its relative point-to-ray offset ``|X - P| / D``
-  exceeds ``max(outlier_k * 1.4826 * MAD, min_outlier_offset)`` of its frame (re-estimated twice during
+  exceeds ``max(outlier_k * 1.4826 * median offset, min_outlier_offset)`` of its frame (re-estimated twice during
   the refinement). The returned ``valid`` mask excludes all of these.
 - World gauge: cameras are expressed in the pointmap's world (frame-0 camera by convention); we do not
   re-anchor frame 0 to identity, so cameras, depth and pointmap stay mutually consistent.

@@ -30,7 +30,7 @@ def to_numpy(value: Any, name: str) -> np.ndarray:
 
 
 def as_float_array(value: Any, name: str, dtype: type = np.float32) -> np.ndarray:
-    """Return a float array, rejecting integer-free garbage such as strings or objects."""
+    """Return a contiguous float array of ``dtype``; integers are converted, strings, objects and bools rejected."""
     arr = to_numpy(value, name)
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise One4DInputError(
