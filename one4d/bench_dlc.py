@@ -1,15 +1,16 @@
 """Benchmarks of the Decoupled LoRA Control forward against the plain backbone and two-pass peft.
 
 Setup (a realistic rank-to-width ratio at CPU size): width 512, 4 heads, FFN 1536, 8 blocks, rank 8,
-1,024 tokens per branch (latent 4 x 32 x 32). Ratios are medians over interleaved repetitions, each
-against the plain backbone's forward over a batch of two clips (the same base work with no LoRA or link).
-Peak memory is the rise of the process's peak RSS during one forward, measured in a fresh subprocess.
+1,024 tokens per branch (latent 4 x 32 x 32), one linked block (the 14B's proportion: 5 of 40), one
+thread (small CPU ops slow down badly when threads outnumber free cores). Ratios compare the fastest of
+interleaved repetitions (noise on a shared machine only adds time) against the plain backbone's forward
+over a batch of two clips (the same base work with no LoRA or link). Peak memory is the rise of the
+process's peak RSS during one forward, measured in a fresh subprocess.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 import resource
-import statistics
 import time
 from typing import Callable
 
@@ -21,13 +22,14 @@ from .dlc import BRANCHES, DLCConfig, One4DModel, count_dlc_parameters, forward_
 BENCH_CONFIG = _dit(512, 4, 1536, 8, 36, image=False, text_dim=512)
 BENCH_LATENT = (4, 32, 32)
 BENCH_RANK = 8
+BENCH_LINKS = (4,)
 
 
 def _setup(seed: int = 0):
     torch.manual_seed(seed)
     variant = DitVariant(BENCH_CONFIG, None)
     dit = build_dit(BENCH_CONFIG).eval()
-    model = One4DModel(dit, variant, DLCConfig(rank=BENCH_RANK))
+    model = One4DModel(dit, variant, DLCConfig(rank=BENCH_RANK, link_layers=BENCH_LINKS))
     for _, layer in model.lora_layers():  # non-zero adapters: the work must be real
         for b in BRANCHES:
             torch.nn.init.normal_(layer.lora_B[b].weight, std=0.01)
@@ -81,7 +83,8 @@ def _peft_mixed(model: One4DModel, both, ts, ctx):
             h.remove()
 
 
-def _time_ratios(repeats: int = 7) -> dict[str, float]:
+def _time_ratios(repeats: int) -> dict[str, float]:
+    torch.set_num_threads(1)
     model, inputs = _setup()
     run = _runners(model, inputs)
     times: dict[str, list[float]] = {k: [] for k in run}
@@ -93,7 +96,7 @@ def _time_ratios(repeats: int = 7) -> dict[str, float]:
                 t0 = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t0)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = {k: min(v) for k, v in times.items()}
     return {
         "plain_batch2_forward_s": med["plain2"],
         "dlc_forward_ratio": med["dlc"] / med["plain2"],
@@ -131,12 +134,12 @@ def _param_bytes(module: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters())
 
 
-def dlc_benchmarks(repeats: int = 7) -> dict[str, float]:
+def dlc_benchmarks(repeats: int = 9) -> dict[str, float]:
     """All DLC figures of ``one4d bench`` in one run."""
     out = _time_ratios(repeats)
     dit = build_dit(BENCH_CONFIG)
     before = _param_bytes(dit)
-    model = One4DModel(dit, DitVariant(BENCH_CONFIG, None), DLCConfig(rank=BENCH_RANK))
+    model = One4DModel(dit, DitVariant(BENCH_CONFIG, None), DLCConfig(rank=BENCH_RANK, link_layers=BENCH_LINKS))
     out["dlc_param_overhead_bytes"] = _param_bytes(model) - before
     out["adapter_and_link_bytes"] = sum(p.numel() * p.element_size() for p in model.adapter_and_link_parameters())
     out["dlc_peak_mem_bytes"] = _peak_rise("dlc")

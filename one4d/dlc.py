@@ -86,6 +86,34 @@ def _lora_delta(layer: LoraLinear, name: str, x: torch.Tensor) -> torch.Tensor:
     return (x.to(a.dtype) @ a.t()) @ b.t()
 
 
+class SharedInputGroup:
+    """LoRA layers fed the same tensor (q, k, v of one attention): one down-projection for all of them.
+
+    The rank-r products are memory-bound (they read the whole input for a few columns of output), so the
+    first member to run computes ``x @ [A_1; A_2; ...]^T`` for both branches at once and the others take
+    their slice. The cache holds the input tensor itself and is dropped once every member has read it.
+    """
+
+    def __init__(self, layers: list[LoraLinear]):
+        self.layers = layers
+        self._x: torch.Tensor | None = None
+        self._xa: torch.Tensor | None = None
+        self._pending = 0
+
+    def down(self, layer: LoraLinear, x2: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``[2, rows, r]`` down-projection of ``layer`` (``x2`` is ``x`` viewed as ``[2, rows, in]``)."""
+        if self._x is not x or self._pending == 0:
+            a = torch.cat([torch.stack([m.lora_A[b].weight for b in BRANCHES]) for m in self.layers], dim=1)
+            self._x, self._xa, self._pending = x, torch.bmm(x2.to(a.dtype), a.transpose(1, 2)), len(self.layers)
+        r = layer.lora_A[BRANCHES[0]].weight.shape[0]
+        i = self.layers.index(layer)
+        out = self._xa[..., i * r : (i + 1) * r]
+        self._pending -= 1
+        if self._pending == 0:
+            self._x = self._xa = None
+        return out
+
+
 def _dual_branch_forward(self: LoraLinear, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     """Patched forward of a peft LoRA Linear; behaviour depends on the thread's forward mode."""
     if _MODE.kind == "peft":
@@ -95,10 +123,15 @@ def _dual_branch_forward(self: LoraLinear, x: torch.Tensor, *args, **kwargs) -> 
         return out
     n = x.shape[0] // 2
     rows = x[0].numel() // x.shape[-1] * n  # tokens per branch
-    a = torch.stack([self.lora_A[b].weight for b in BRANCHES])  # [2, r, in]
+    x2 = x.reshape(2, rows, x.shape[-1])
+    group = getattr(self, "one4d_group", None)
+    if group is not None:
+        xa = group.down(self, x2, x)
+    else:
+        a = torch.stack([self.lora_A[b].weight for b in BRANCHES])  # [2, r, in]
+        xa = torch.bmm(x2.to(a.dtype), a.transpose(1, 2))  # [2, rows, r]
     bm = torch.stack([self.lora_B[b].weight for b in BRANCHES])  # [2, out, r]
-    xa = torch.bmm(x.reshape(2, rows, x.shape[-1]).to(a.dtype), a.transpose(1, 2))  # [2, rows, r]
-    if out.dtype == a.dtype and out.is_contiguous():
+    if out.dtype == bm.dtype and out.is_contiguous():
         # add both branches' deltas in place into the base output: no extra full-size tensor
         out.view(2, rows, -1).baddbmm_(xa, bm.transpose(1, 2), alpha=self.scaling[BRANCHES[0]])
     else:
@@ -145,7 +178,9 @@ class One4DModel(nn.Module):
             self._inject(name, LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, target_modules=TARGET_MODULES, lora_dropout=0.0))
         device = next(dit.parameters()).device
         self.links = ControlLinks(variant.hidden_size, cfg.link_layers, cfg.link_bias, dtype=dtype).to(device)
+        self._group_shared_inputs()
         self.extra_adapters: list[str] = []
+        self.base_only = False  # True: run the untouched backbone on both halves (evaluation reference)
         for slot, idx in enumerate(cfg.link_layers):
             dit.blocks[idx].register_forward_hook(self._link_hook(slot))
         self.set_trainable(True)
@@ -157,6 +192,17 @@ class One4DModel(nn.Module):
         for module in self.dit.modules():
             if isinstance(module, LoraLinear) and "forward" not in module.__dict__:
                 module.forward = types.MethodType(_dual_branch_forward, module)
+
+    def _group_shared_inputs(self) -> None:
+        """Attach a :class:`SharedInputGroup` to the projections of each attention that share their input."""
+        for block in self.dit.blocks:
+            for names in (("attn1", ("to_q", "to_k", "to_v")), ("attn2", ("to_k", "to_v")), ("attn2", ("add_k_proj", "add_v_proj"))):
+                attn = getattr(block, names[0])
+                layers = [getattr(attn, n, None) for n in names[1]]
+                if all(isinstance(m, LoraLinear) for m in layers):
+                    group = SharedInputGroup(layers)
+                    for m in layers:
+                        m.one4d_group = group
 
     def _link_hook(self, slot: int):
         def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
@@ -229,7 +275,7 @@ class One4DModel(nn.Module):
         """
         x = self.prepare_inputs(rgb_latents, xyz_latents, mask, cond)
         two = lambda t: None if t is None else torch.cat([t, t])  # noqa: E731
-        with forward_mode("dlc", extras):
+        with forward_mode("plain" if self.base_only else "dlc", extras):
             out = self.dit(
                 hidden_states=x,
                 timestep=two(timestep),
