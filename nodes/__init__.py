@@ -1,0 +1,63 @@
+"""ComfyUI nodes of the One4D pack: thin adapters over the ``one4d`` library (V1 node contract).
+
+Every ComfyUI import lives in :mod:`nodes.comfy_bridge`; without ComfyUI the classes still import and run
+(tests, :mod:`nodes.headless`). Node ids are prefixed ``One4D``; categories live under ``One4D/``.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from . import comfy_bridge
+from .conditioning import One4DBuildConditioning
+from .geometry import One4DCameras
+from .loaders import One4DApplyPointmapLoRA, One4DApplyRGBLoRA, One4DLoadBackbone
+from .outputs import One4DPreview4D, One4DSave4D
+from .sampling import One4DDecode, One4DSample
+
+NODE_CLASS_MAPPINGS = {
+    "One4DLoadBackbone": One4DLoadBackbone,
+    "One4DApplyPointmapLoRA": One4DApplyPointmapLoRA,
+    "One4DApplyRGBLoRA": One4DApplyRGBLoRA,
+    "One4DBuildConditioning": One4DBuildConditioning,
+    "One4DSample": One4DSample,
+    "One4DDecode": One4DDecode,
+    "One4DCameras": One4DCameras,
+    "One4DSave4D": One4DSave4D,
+    "One4DPreview4D": One4DPreview4D,
+}
+
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "One4DLoadBackbone": "One4D Load Backbone",
+    "One4DApplyPointmapLoRA": "One4D Apply Pointmap LoRA",
+    "One4DApplyRGBLoRA": "One4D Apply RGB LoRA",
+    "One4DBuildConditioning": "One4D Build Conditioning",
+    "One4DSample": "One4D Sample",
+    "One4DDecode": "One4D Decode",
+    "One4DCameras": "One4D Cameras",
+    "One4DSave4D": "One4D Save 4D",
+    "One4DPreview4D": "One4D Preview 4D",
+}
+
+SAMPLE_INPUT = "one4d_sample.png"  # the embedded example workflow's LoadImage file
+
+
+def install_sample_input() -> None:
+    """Copy the pack's sample image into ComfyUI's input folder once, so the embedded example workflow runs
+    as soon as it is dropped in (never overwrites a file of that name)."""
+    try:
+        src = Path(__file__).resolve().parent.parent / "one4d" / "assets" / "sample.png"
+        dst = Path(comfy_bridge.input_directory()) / SAMPLE_INPUT
+        if src.is_file() and not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+    except OSError as exc:  # a read-only input folder must not stop the pack from loading
+        logging.getLogger("one4d").info("One4D: could not copy the sample image to the input folder (%s)", exc)
+
+
+if comfy_bridge.HAVE_COMFY:
+    comfy_bridge.register_model_folder()
+    install_sample_input()
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -1,0 +1,189 @@
+"""One4D Build Conditioning: frames + which frames they are + text -> the UMC conditioning (``ONE4D_COND``).
+
+Frame selection (``frame_indices``), decided here because ComfyUI users feed both single images and whole
+videos into one IMAGE socket:
+
+- ``none``: text-to-4D; no images may be connected.
+- ``first``: image-to-4D; the first image of the batch is frame 0.
+- ``all``: reconstruction; the batch must have at least ``length`` frames and the first ``length`` are used.
+- ``0,20,40,80`` or ``even:N``: sparse frames. Either one image per index (in the order written), or a whole
+  video of at least ``length`` frames from which the listed frames are taken.
+
+Images of another size are centre-cropped to the aspect ratio and resized to width x height (as core's Wan
+nodes do). Text: core CONDITIONING from CLIPTextEncode with the Wan umT5 encoder (``[1, L, 4096]``,
+zero-padded to 512 tokens as original Wan does); the embedded model has its own text encoder, so there the
+``prompt`` / ``negative_prompt`` fields can be used instead. A CLIP_VISION_OUTPUT (core CLIPVisionEncode with
+clip_vision_h) feeds the image cross-attention of backbones that have it (Wan2.1-Fun 14B InP, I2V).
+"""
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+from typing import Any, Optional
+
+import torch
+
+from one4d.errors import One4DInputError
+
+from .imaging import fit_frames
+from .models import One4DHandle
+from .values import COND, MODEL, CondData
+
+log = logging.getLogger("one4d")
+MAX_FRAMES = 1025
+
+
+def select_frames(images: Optional[torch.Tensor], spec: str, length: int) -> tuple[Optional[torch.Tensor], list[int]]:
+    """Pick the conditioning frames and their indices (see module docstring)."""
+    from one4d.umc import parse_indices
+
+    text = (spec or "").strip().lower()
+    if images is None:
+        indices = parse_indices(spec, length)
+        if indices:
+            raise One4DInputError(
+                f"frame_indices '{spec}' selects {len(indices)} frame(s) but no images are connected; connect images, "
+                "or set frame_indices to 'none' for text-to-4D."
+            )
+        return None, []
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise One4DInputError(f"images must be an IMAGE batch [N, H, W, 3], got shape {tuple(images.shape)}.")
+    n = int(images.shape[0])
+    if text in ("", "none", "text"):
+        raise One4DInputError(
+            "images are connected but frame_indices is 'none'; say which frames they are ('first', 'all', '0,20,40' or "
+            "'even:5'), or disconnect the images for text-to-4D."
+        )
+    if text == "first":
+        if n > 1:
+            log.info("One4D: frame_indices 'first' uses the first of %d images", n)
+        return images[:1], [0]
+    if text == "all":
+        if n < length:
+            raise One4DInputError(
+                f"frame_indices 'all' needs {length} images (the video length) but {n} were given; give more frames, lower "
+                "length, or list the frames you have (e.g. '0,8,16')."
+            )
+        return images[:length], list(range(length))
+    indices = parse_indices(spec, length)
+    if n == len(indices):
+        return images, indices
+    if n >= length:
+        return images[indices], indices
+    raise One4DInputError(
+        f"{n} image(s) were given for {len(indices)} frame index(es) '{spec}'; give one image per index (in the order "
+        f"written), or a whole video of at least {length} frames to take them from."
+    )
+
+
+def _context(cond: Any, name: str) -> torch.Tensor:
+    """The text tokens of a core CONDITIONING (``[[tensor [1, L, D], {...}], ...]``)."""
+    try:
+        tensor = cond[0][0]
+        assert isinstance(tensor, torch.Tensor) and tensor.ndim in (2, 3)
+    except Exception:
+        raise One4DInputError(f"'{name}' is not a CONDITIONING from CLIPTextEncode (a list of [tensor, dict]).") from None
+    if len(cond) > 1:
+        log.warning("One4D: '%s' holds %d conditionings; only the first is used (combine prompts in one text instead).", name, len(cond))
+    tensor = tensor if tensor.ndim == 3 else tensor[None]
+    return tensor[:1].float().cpu()
+
+
+class One4DBuildConditioning:
+    DESCRIPTION = (
+        "Builds One4D's Unified Masked Conditioning from 0, 1, some or all frames of a video plus text: text-to-4D (no "
+        "images), image-to-4D ('first'), sparse frames ('0,20,40,80' or 'even:5') or reconstruction from a video ('all')."
+    )
+    CATEGORY = "One4D/conditioning"
+    RETURN_TYPES = (COND,)
+    RETURN_NAMES = ("conditioning",)
+    OUTPUT_TOOLTIPS = ("Mask, VAE-encoded frames and text for One4D Sample.",)
+    FUNCTION = "build"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (MODEL, {"tooltip": "The One4D model (its VAE encodes the frames; its backbone sets the text width)."}),
+                "width": ("INT", {"default": 832, "min": 16, "max": 2048, "step": 16,
+                                  "tooltip": "Video width in pixels, a multiple of 16 (832 for Wan 480p, 64 for the embedded model)."}),
+                "height": ("INT", {"default": 480, "min": 16, "max": 2048, "step": 16,
+                                   "tooltip": "Video height in pixels, a multiple of 16 (480 for Wan 480p, 64 for the embedded model)."}),
+                "length": ("INT", {"default": 81, "min": 1, "max": MAX_FRAMES, "step": 4,
+                                   "tooltip": "Number of frames, 4k+1 (81 for Wan, 17 for the embedded model)."}),
+                "frame_indices": ("STRING", {"default": "first",
+                                             "tooltip": "Which frames the images are: none (text-to-4D), first (image-to-4D), all "
+                                                        "(reconstruct a video), a list like 0,20,40,80, or even:N (N evenly spaced)."}),
+                "prompt": ("STRING", {"default": "", "multiline": True,
+                                      "tooltip": "Prompt for backbones with a built-in text encoder (the embedded model). Ignored when "
+                                                 "'positive' is connected."}),
+                "negative_prompt": ("STRING", {"default": "", "multiline": True,
+                                               "tooltip": "Negative prompt for backbones with a built-in text encoder. Ignored when "
+                                                          "'negative' is connected."}),
+            },
+            "optional": {
+                "images": ("IMAGE", {"tooltip": "The observed frames: one image, a few images, or a whole video (IMAGE batch)."}),
+                "positive": ("CONDITIONING", {"tooltip": "Prompt from CLIPTextEncode with the Wan umT5 text encoder (CLIPLoader type wan)."}),
+                "negative": ("CONDITIONING", {"tooltip": "Negative prompt from CLIPTextEncode (umT5). Without it the unconditional "
+                                                         "text is all zeros."}),
+                "clip_vision_output": ("CLIP_VISION_OUTPUT", {"tooltip": "CLIPVisionEncode of the first frame (clip_vision_h) for "
+                                                                          "backbones with image cross-attention (Wan2.1-Fun 14B InP)."}),
+            },
+        }
+
+    def build(self, model: One4DHandle, width, height, length, frame_indices, prompt="", negative_prompt="",
+              images=None, positive=None, negative=None, clip_vision_output=None):
+        from one4d.pipeline import One4DPipeline
+        from one4d.umc import mode_of, validate_video_size
+
+        validate_video_size(int(length), int(height), int(width))
+        frames, indices = select_frames(images, frame_indices, int(length))
+        if frames is not None:
+            frames = fit_frames(frames, int(height), int(width))
+        context = _context(positive, "positive") if positive is not None else None
+        negative_context = _context(negative, "negative") if negative is not None else None
+        text_dim = int(model.variant.config["text_dim"])
+        if context is None and model.text_encoder is None:
+            raise One4DInputError(
+                "this backbone needs its prompt as CONDITIONING: connect CLIPTextEncode (CLIPLoader with the umT5 file, type "
+                "'wan') to 'positive'. Only the embedded model reads the prompt field."
+            )
+        for name, ctx in (("positive", context), ("negative", negative_context)):
+            if ctx is not None and ctx.shape[-1] != text_dim and model.text_encoder is not None:
+                raise One4DInputError(
+                    f"'{name}' is {ctx.shape[-1]} wide but this model's built-in text encoder is {text_dim} wide: disconnect "
+                    f"'{name}' and type the prompt in the node instead (the embedded model does not read umT5 text)."
+                )
+        clip = self._clip(model, clip_vision_output)
+        codec = model.load_vae()
+        pipe = One4DPipeline(SimpleNamespace(variant=model.variant), codec, model.text_encoder)
+        cond = pipe.condition(int(length), int(height), int(width), frames, indices, context=context,
+                              negative_context=negative_context, clip_context=clip, prompt=prompt or "",
+                              negative_prompt=negative_prompt or "")
+        for name in ("mask", "cond_latents", "context", "negative_context", "clip_context"):
+            value = getattr(cond, name)
+            if value is not None:
+                setattr(cond, name, value.detach().cpu())
+        mode = mode_of(indices, int(length))
+        log.info("One4D: %s conditioning, %d observed frame(s) of %d, %dx%d", mode, len(indices), length, width, height)
+        return (CondData(cond, mode, None if frames is None else frames.numpy()),)
+
+    @staticmethod
+    def _clip(model: One4DHandle, output) -> Optional[torch.Tensor]:
+        if output is None:
+            return None
+        if not model.variant.has_image_attention:
+            log.info("One4D: this backbone has no image cross-attention; the CLIP vision output is ignored.")
+            return None
+        tokens = getattr(output, "penultimate_hidden_states", None)
+        if tokens is None and isinstance(output, dict):
+            tokens = output.get("penultimate_hidden_states")
+        if tokens is None:
+            raise One4DInputError("clip_vision_output has no penultimate_hidden_states; connect core CLIPVisionEncode.")
+        tokens = tokens[:1].float().cpu()
+        want = model.variant.config.get("image_dim")
+        if want and tokens.shape[-1] != want:
+            raise One4DInputError(
+                f"the CLIP vision features are {tokens.shape[-1]} wide but the backbone expects {want}; use clip_vision_h.safetensors."
+            )
+        return tokens

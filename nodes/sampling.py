@@ -1,0 +1,146 @@
+"""One4D Sample and One4D Decode.
+
+Sample denoises the RGB and pointmap latents jointly (one flow-matching loop, both branches in one batch),
+reports every step on ComfyUI's progress bar with a latent preview of the clip's middle frame, and stops
+within one step when the prompt is cancelled (nothing downstream runs, so no file is written).
+
+The latents leave as core LATENT dicts holding raw Wan-VAE latents (like KSampler's output), so core VAE
+Decode with the Wan 2.1 VAE can also decode the RGB one; ``one4d`` in the dict carries what Decode needs.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+
+from one4d.errors import One4DInputError
+
+from . import comfy_bridge as bridge
+from .imaging import depth_to_image, to_image
+from .models import One4DHandle
+from .values import COND, MODEL, POINTMAP, CondData, PointmapData, latent_meta
+
+log = logging.getLogger("one4d")
+SCHEDULERS = ["unipc", "euler"]
+
+
+def _stats(codec) -> tuple[torch.Tensor, torch.Tensor]:
+    cfg = codec.vae.config
+    mean = torch.tensor(cfg.latents_mean, dtype=torch.float32).view(1, -1, 1, 1, 1)
+    std = torch.tensor(cfg.latents_std, dtype=torch.float32).view(1, -1, 1, 1, 1)
+    return mean, std
+
+
+class One4DSample:
+    DESCRIPTION = (
+        "Generates the RGB video and the pointmap video together (flow matching with classifier-free guidance on the text). "
+        "Shows progress and a preview; Cancel stops it within one step."
+    )
+    CATEGORY = "One4D/sampling"
+    RETURN_TYPES = ("LATENT", "LATENT")
+    RETURN_NAMES = ("rgb_latent", "pointmap_latent")
+    OUTPUT_TOOLTIPS = (
+        "RGB video latents (Wan VAE space; One4D Decode, or core VAE Decode with the Wan VAE, turns them into frames).",
+        "Pointmap video latents (decode with One4D Decode).",
+    )
+    FUNCTION = "sample"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (MODEL, {"tooltip": "The One4D model (after One4D Apply Pointmap LoRA)."}),
+                "conditioning": (COND, {"tooltip": "From One4D Build Conditioning."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
+                                 "tooltip": "Seed of the initial noise (the same seed gives the same result on every device)."}),
+                "steps": ("INT", {"default": 30, "min": 1, "max": 200,
+                                  "tooltip": "Denoising steps (Wan uses 30 to 50; the embedded model is fine with 20 to 30)."}),
+                "guidance": ("FLOAT", {"default": 5.0, "min": 1.0, "max": 20.0, "step": 0.1, "round": 0.01,
+                                       "tooltip": "Classifier-free guidance on the text; 1.0 turns guidance off (half the compute)."}),
+                "shift": ("FLOAT", {"default": 3.0, "min": 0.1, "max": 20.0, "step": 0.1, "round": 0.01,
+                                    "tooltip": "Flow-matching timestep shift (Wan: 3.0 for 480p, 5.0 for 720p)."}),
+                "scheduler": (SCHEDULERS, {"default": "unipc", "tooltip": "unipc (Wan's default, fewer steps) or euler."}),
+            }
+        }
+
+    def sample(self, model: One4DHandle, conditioning: CondData, seed, steps, guidance, shift, scheduler):
+        from one4d.sampling import One4DInterrupted, SamplerSettings, sample
+
+        if not isinstance(conditioning, CondData):
+            raise One4DInputError("conditioning must come from One4D Build Conditioning.")
+        settings = SamplerSettings(steps=int(steps), guidance=float(guidance), shift=float(shift),
+                                   scheduler=str(scheduler), seed=int(seed))
+        if settings.scheduler not in SCHEDULERS:
+            raise One4DInputError(f"scheduler '{scheduler}' is unknown; choose one of {', '.join(SCHEDULERS)}.")
+        net = model.load_for_sampling()
+        progress = bridge.make_progress(settings.steps)
+        t0 = time.perf_counter()
+        try:
+            rgb, xyz = sample(net, conditioning.cond, settings, callback=lambda s, n, x0: progress(s, n, x0),
+                              should_stop=bridge.interrupted, extras=model.extras())
+        except One4DInterrupted as exc:
+            log.info("One4D: %s", exc)
+            bridge.raise_interrupted(exc)
+        finally:
+            model.after_sampling()
+        log.info("One4D: sampled %d steps in %.1f s (%s)", settings.steps, time.perf_counter() - t0, model.describe())
+        mean, std = _stats(model.codec)
+        out = []
+        for modality, lat in (("rgb", rgb), ("pointmap", xyz)):
+            raw = lat.detach().float().cpu() * std + mean
+            out.append({"samples": raw, "one4d": latent_meta(modality, conditioning.cond)})
+        return tuple(out)
+
+
+def _normalized(latent: dict, codec, name: str) -> tuple[torch.Tensor, dict]:
+    if not isinstance(latent, dict) or "samples" not in latent:
+        raise One4DInputError(f"'{name}' must be a LATENT.")
+    samples = latent["samples"]
+    if samples.ndim != 5 or samples.shape[1] != 16:
+        raise One4DInputError(f"'{name}' has shape {tuple(samples.shape)}; One4D Decode needs Wan video latents [B, 16, T, h, w].")
+    mean, std = _stats(codec)
+    return (samples[:1].float() - mean) / std, latent.get("one4d", {})
+
+
+class One4DDecode:
+    DESCRIPTION = (
+        "Decodes the RGB and pointmap latents with the VAE: the RGB frames as an IMAGE batch, the pointmap video as POINTMAP "
+        "(in the model's normalized space, no metric scale), and a depth preview as IMAGE for core save/preview nodes."
+    )
+    CATEGORY = "One4D/decode"
+    RETURN_TYPES = ("IMAGE", POINTMAP, "IMAGE")
+    RETURN_NAMES = ("images", "pointmap", "depth")
+    OUTPUT_TOOLTIPS = (
+        "The generated RGB frames [F, H, W, 3].",
+        "The pointmap video with the RGB colors; connect One4D Cameras for cameras and per-frame depth, or save/preview it.",
+        "Depth along the first camera's axis as grey images (near = white); One4D Cameras gives per-frame camera depth.",
+    )
+    FUNCTION = "decode"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (MODEL, {"tooltip": "The One4D model (its VAE decodes both modalities)."}),
+                "rgb_latent": ("LATENT", {"tooltip": "rgb_latent from One4D Sample."}),
+                "pointmap_latent": ("LATENT", {"tooltip": "pointmap_latent from One4D Sample."}),
+            }
+        }
+
+    def decode(self, model: One4DHandle, rgb_latent, pointmap_latent):
+        from one4d.pipeline import assemble_result
+
+        codec = model.load_vae()
+        rgb, meta = _normalized(rgb_latent, codec, "rgb_latent")
+        xyz, _ = _normalized(pointmap_latent, codec, "pointmap_latent")
+        if rgb.shape != xyz.shape:
+            raise One4DInputError(f"rgb_latent {tuple(rgb.shape)} and pointmap_latent {tuple(xyz.shape)} differ; connect both outputs of the same One4D Sample.")
+        with torch.no_grad():
+            video = codec.decode(torch.cat([rgb, xyz])).float().cpu()  # [2, 3, F, H, W] in [-1, 1]
+        frames = (video[0].permute(1, 2, 3, 0).numpy() * 0.5 + 0.5).astype(np.float32)
+        points = video[1].permute(1, 2, 3, 0).numpy().astype(np.float32)
+        result = assemble_result(frames, points, list(meta.get("indices", [])), recover=False)
+        pointmap = PointmapData(result.points, result.rgb, result.valid, list(result.indices), space="normalized")
+        return (to_image(result.rgb), pointmap, depth_to_image(result.depth, result.valid))
