@@ -51,6 +51,13 @@ class StepSettings:
     text_dropout: float = 0.1
 
 
+def cosine_lr(step: int, total: int, peak: float, warmup: int = 100) -> float:
+    """Linear warm-up, then cosine decay to zero."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
 def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
     """Warp uniform samples the way flow-matching schedulers shift their sigmas."""
     return shift * u / (1 + (shift - 1) * u)

@@ -8,7 +8,8 @@ Stages (each reads the previous stage's output from ``--work``):
          sparse draw; text = the all-gray video; full video = the RGB latents themselves)
   base   train the Wan-Fun-InP-style base DiT on RGB with random UMC masks: the "foundation model"
   one4d  freeze the base and train the rgb/xyz LoRAs and control links on RGB + pointmaps with the task mix
-``all`` runs them in order. Losses go to ``<work>/log.jsonl``; weights to ``--assets``.
+``all`` runs them in order. ``ablation`` (on demand) trains DLC, channel concatenation and width-wise
+concatenation with one shared LoRA on the same data and budget and evaluates them (``ablation.json``). Losses go to ``<work>/log.jsonl``; weights to ``--assets``.
 """
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ from .backbone import DitVariant, build_dit, build_vae
 from .codec import VideoCodec
 from .dlc import DLCConfig, One4DModel
 from .pointmap import fit_normalization, normalize
-from .train import StepSettings, default_task_mix, flow_matching_loss, shifted_sigmas
+from .sampling import SamplerSettings
+from .train import StepSettings, cosine_lr, default_task_mix, flow_matching_loss, shifted_sigmas
 from .umc import build_condition_video, build_mask, sparse_indices
 
-STAGES = ("data", "vae", "encode", "base", "one4d")
+STAGES = ("data", "vae", "encode", "base", "one4d")  # "ablation" runs on demand
 
 
 def _log(work: Path, stage: str, step: int, **values: float) -> None:
@@ -55,18 +57,12 @@ def _video(rgb_u8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(rgb_u8).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
 
 
-def _lr(step: int, total: int, peak: float, warmup: int = 100) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-
 def stage_vae(args: argparse.Namespace) -> None:
     data = np.load(args.work / "data.npz")
     rgb = data["rgb"]
     torch.manual_seed(0)
     vae = build_vae(emb.VAE_CONFIG).train()
-    opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0, betas=(0.9, 0.99))
     rng = np.random.default_rng(0)
     window = 5
     for step in range(args.vae_steps):
@@ -75,17 +71,18 @@ def stage_vae(args: argparse.Namespace) -> None:
         clip = np.stack([rgb[i, s : s + window] for i, s in zip(idx, start)])
         x = _video(clip)
         for g in opt.param_groups:
-            g["lr"] = _lr(step, args.vae_steps, args.vae_lr)
+            g["lr"] = cosine_lr(step, args.vae_steps, args.vae_lr)
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample()).sample
         l1 = (rec - x).abs().mean()
+        mse = (rec - x).square().mean()
         kl = post.kl().mean() / x[0].numel()
-        loss = l1 + args.vae_kl * kl
+        loss = l1 + mse + args.vae_kl * kl
         opt.zero_grad()
         loss.backward()
         opt.step()
         if step % 20 == 0 or step == args.vae_steps - 1:
-            _log(args.work, "vae", step, loss=loss.item(), l1=l1.item(), kl=kl.item())
+            _log(args.work, "vae", step, loss=loss.item(), l1=l1.item(), psnr=10 * math.log10(4 / max(mse.item(), 1e-12)), kl=kl.item())
     vae.eval()
     with torch.no_grad():  # latent statistics for normalization, on full clips
         sample = _video(rgb[: min(64, len(rgb))])
@@ -187,7 +184,7 @@ def stage_base(args: argparse.Namespace) -> None:
         v = dit(x, sigma * 1000, ctx * keep, return_dict=False)[0]
         loss = torch.nn.functional.mse_loss(v, eps - rgb0)
         for g in opt.param_groups:
-            g["lr"] = _lr(step, args.base_steps, args.base_lr)
+            g["lr"] = cosine_lr(step, args.base_steps, args.base_lr)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
@@ -197,36 +194,73 @@ def stage_base(args: argparse.Namespace) -> None:
     emb.save_component(dit.state_dict(), emb.DIT_CONFIG, args.work / "dit.safetensors")
 
 
+def fit_two_modalities(model, batches: "LatentBatches", steps: int, lr: float, batch: int, work: Path, tag: str, seed: int) -> float:
+    """Train a two-modality model's trainable parameters with the rectified-flow loss; returns seconds."""
+    params = model.trainable_parameters()
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(seed)
+    settings = StepSettings()
+    model.train()
+    t0 = time.time()
+    for step in range(steps):
+        rgb0, xyz0, mask, cond, ctx = batches.draw(batch)
+        loss, parts = flow_matching_loss(model, rgb0, xyz0, mask, cond, ctx, settings, gen)
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(step, steps, lr)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            _log(work, tag, step, **parts)
+    model.eval()
+    return time.time() - t0
+
+
 def stage_one4d(args: argparse.Namespace) -> None:
     from .weights import save_one4d
 
     torch.manual_seed(0)
-    batches = LatentBatches(args.work, seed=4)
     dit, variant = emb.load_embedded_dit(args.work / "dit.safetensors")
     model = One4DModel(dit, variant, DLCConfig(rank=emb.RANK))
-    model.train()
-    opt = torch.optim.AdamW(model.trainable_parameters(), lr=args.one4d_lr, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(5)
-    settings = StepSettings()
-    for step in range(args.one4d_steps):
-        rgb0, xyz0, mask, cond, ctx = batches.draw(args.batch)
-        loss, parts = flow_matching_loss(model, rgb0, xyz0, mask, cond, ctx, settings, gen)
-        for g in opt.param_groups:
-            g["lr"] = _lr(step, args.one4d_steps, args.one4d_lr)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
-        opt.step()
-        if step % 50 == 0 or step == args.one4d_steps - 1:
-            _log(args.work, "one4d", step, **parts)
+    fit_two_modalities(model, LatentBatches(args.work, seed=4), args.one4d_steps, args.one4d_lr, args.batch, args.work, "one4d", 5)
     save_one4d(model, args.work / "one4d.safetensors", {"trained_steps": str(args.one4d_steps)})
+
+
+def stage_ablation(args: argparse.Namespace) -> None:
+    """DLC vs. channel concatenation vs. width-wise concatenation: same data, steps, batch and lr."""
+    from .ablation import ChannelConcatModel, WidthConcatModel
+    from .eval_cli import run_suite
+    from .pipeline import One4DPipeline
+
+    codec = VideoCodec(emb.load_embedded_vae(args.work / "vae.safetensors"))
+    builders = {
+        "dlc": lambda d, v: One4DModel(d, v, DLCConfig(rank=emb.RANK)),
+        "channel": lambda d, v: ChannelConcatModel(d, v, emb.RANK),
+        "width": lambda d, v: WidthConcatModel(d, v, emb.RANK),
+    }
+    settings = SamplerSettings(steps=args.eval_steps, guidance=3.0, seed=0)
+    report = {}
+    for name, build in builders.items():
+        torch.manual_seed(0)
+        dit, variant = emb.load_embedded_dit(args.work / "dit.safetensors")
+        model = build(dit, variant)
+        seconds = fit_two_modalities(model, LatentBatches(args.work, seed=4), args.ablation_steps, args.one4d_lr,
+                                     args.batch, args.work, f"ablation-{name}", 5)
+        pipe = One4DPipeline(model, codec, emb.HashTextEncoder(variant.config["text_dim"]))
+        with_base = name == "dlc"  # the base model is the same for every variant: measure it once
+        res = run_suite(pipe, args.ablation_scenes, ("full", "single"), settings, with_base=with_base)
+        report[name] = {"train_seconds": seconds, "trainable_params": sum(p.numel() for p in model.trainable_parameters()), **res}
+        _log(args.work, "ablation", -1, variant=name, **{f"{m}_{k}": v for m, r in res.items() for k, v in r.items()})
+    (args.work / "ablation.json").write_text(json.dumps(report, indent=1))
 
 
 def run_stages(args: argparse.Namespace) -> int:
     args.work = Path(args.work)
     args.work.mkdir(parents=True, exist_ok=True)
     todo = STAGES if args.stage == "all" else (args.stage,)
-    fns = {"data": stage_data, "vae": stage_vae, "encode": stage_encode, "base": stage_base, "one4d": stage_one4d}
+    fns = {"data": stage_data, "vae": stage_vae, "encode": stage_encode, "base": stage_base, "one4d": stage_one4d,
+           "ablation": stage_ablation}
     torch.set_num_threads(args.threads)
     for name in todo:
         t0 = time.time()
@@ -238,17 +272,20 @@ def run_stages(args: argparse.Namespace) -> int:
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.description = __doc__.splitlines()[0]
-    p.add_argument("stage", choices=(*STAGES, "all"))
+    p.add_argument("stage", choices=(*STAGES, "ablation", "all"))
     p.add_argument("--work", default="runs/embedded", help="folder for data, latents, logs and weights")
     p.add_argument("--clips", type=int, default=400)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--vae-steps", type=int, default=400)
+    p.add_argument("--vae-steps", type=int, default=600)
     p.add_argument("--vae-batch", type=int, default=4)
     p.add_argument("--vae-lr", type=float, default=2e-3)
-    p.add_argument("--vae-kl", type=float, default=1e-3)
+    p.add_argument("--vae-kl", type=float, default=1e-4)
     p.add_argument("--base-steps", type=int, default=2000)
     p.add_argument("--base-lr", type=float, default=1e-3)
     p.add_argument("--one4d-steps", type=int, default=2000)
     p.add_argument("--one4d-lr", type=float, default=1e-3)
+    p.add_argument("--ablation-steps", type=int, default=1000)
+    p.add_argument("--ablation-scenes", type=int, default=4)
+    p.add_argument("--eval-steps", type=int, default=30)
     p.set_defaults(handler=run_stages)
