@@ -16,7 +16,7 @@ from .errors import One4DInputError
 BENCH_SUITES: dict[str, str] = {
     "dlc": "one4d.bench_dlc:dlc_benchmarks",
     "geometry": "one4d.bench_geometry:geometry_benchmarks",
-    "preview": "one4d.bench_preview:preview_benchmarks",
+    "preview": "one4d.bench_preview:bench_widget",
 }
 
 # sub-command name -> "module:function" taking the sub-parser and returning the handler
