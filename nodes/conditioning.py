@@ -157,9 +157,10 @@ class One4DBuildConditioning:
         clip = self._clip(model, clip_vision_output)
         codec = model.load_vae()
         pipe = One4DPipeline(SimpleNamespace(variant=model.variant), codec, model.text_encoder)
-        cond = pipe.condition(int(length), int(height), int(width), frames, indices, context=context,
-                              negative_context=negative_context, clip_context=clip, prompt=prompt or "",
-                              negative_prompt=negative_prompt or "")
+        with model.cpu_threads():
+            cond = pipe.condition(int(length), int(height), int(width), frames, indices, context=context,
+                                  negative_context=negative_context, clip_context=clip, prompt=prompt or "",
+                                  negative_prompt=negative_prompt or "")
         for name in ("mask", "cond_latents", "context", "negative_context", "clip_context"):
             value = getattr(cond, name)
             if value is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 import time
 
+import torch
+
 from one4d.errors import One4DInputError
 
 from .imaging import depth_to_image
@@ -50,7 +52,9 @@ class One4DCameras:
         if not isinstance(pointmap, PointmapData):
             raise One4DInputError("pointmap must come from One4D Decode (or One4D Cameras).")
         t0 = time.perf_counter()
-        est = recover_cameras(pointmap.points, pointmap.valid, shared_focal=bool(shared_focal), iters=int(refine_iterations))
+        # ComfyUI runs nodes under torch.inference_mode(); the refinement needs autograd.
+        with torch.inference_mode(False), torch.enable_grad():
+            est = recover_cameras(pointmap.points, pointmap.valid, shared_focal=bool(shared_focal), iters=int(refine_iterations))
         if remove_flying_points:
             est = remove_flying(est)
         points, c2w = anchor_to_first_camera(pointmap.points, est.c2w)

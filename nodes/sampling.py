@@ -78,8 +78,9 @@ class One4DSample:
         progress = bridge.make_progress(settings.steps)
         t0 = time.perf_counter()
         try:
-            rgb, xyz = sample(net, conditioning.cond, settings, callback=lambda s, n, x0: progress(s, n, x0),
-                              should_stop=bridge.interrupted, extras=model.extras())
+            with model.cpu_threads():
+                rgb, xyz = sample(net, conditioning.cond, settings, callback=lambda s, n, x0: progress(s, n, x0),
+                                  should_stop=bridge.interrupted, extras=model.extras())
         except One4DInterrupted as exc:
             log.info("One4D: %s", exc)
             bridge.raise_interrupted(exc)
@@ -137,7 +138,7 @@ class One4DDecode:
         xyz, _ = _normalized(pointmap_latent, codec, "pointmap_latent")
         if rgb.shape != xyz.shape:
             raise One4DInputError(f"rgb_latent {tuple(rgb.shape)} and pointmap_latent {tuple(xyz.shape)} differ; connect both outputs of the same One4D Sample.")
-        with torch.no_grad():
+        with torch.no_grad(), model.cpu_threads():
             video = codec.decode(torch.cat([rgb, xyz])).float().cpu()  # [2, 3, F, H, W] in [-1, 1]
         frames = (video[0].permute(1, 2, 3, 0).numpy() * 0.5 + 0.5).astype(np.float32)
         points = video[1].permute(1, 2, 3, 0).numpy().astype(np.float32)
