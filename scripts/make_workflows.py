@@ -153,13 +153,13 @@ def _size(spec: dict, node: Node) -> list[int]:
     if node.size:
         return list(node.size)
     n_slots = max(len(spec["inputs"]), len(spec["outputs"]), 1)
-    h = 40 + 22 * n_slots
+    h = 16 + 20 * n_slots  # litegraph: 20 px a slot row, 24 px a widget row (title bar not included)
     for _name, kind, opts in spec["widgets"]:
-        h += 90 if opts.get("multiline") else 26
+        h += 84 if opts.get("multiline") else 24
         if opts.get("control_after_generate"):
-            h += 26
+            h += 24
         if opts.get("upload"):
-            h += 26 + (260 if opts["upload"] == "image" else 0)
+            h += 24 + (260 if opts["upload"] == "image" else 0)
     return [340, h]
 
 
@@ -272,20 +272,20 @@ def _backbone(g: Graph, embedded: bool, row: float = 0):
     load = g.add("One4DLoadBackbone", 0, row, {
         "dit_name": EMBEDDED if embedded else DIT_14B, "vae_name": EMBEDDED if embedded else VAE,
         "dtype": "auto", "weight_storage": "auto", "attention": "sdpa", "memory": "auto"})
-    apply = g.add("One4DApplyPointmapLoRA", 0, row + 270, {"one4d_weights": EMBEDDED if embedded else ONE4D_14B}, model=(load, 0))
+    apply = g.add("One4DApplyPointmapLoRA", 0, row + 250, {"one4d_weights": EMBEDDED if embedded else ONE4D_14B}, model=(load, 0))
     return apply
 
 
-def _text(g: Graph, prompt: str, row: float = 420):
-    clip = g.add("CLIPLoader", 0, row, {"clip_name": UMT5, "type": "wan", "device": "default"})
-    pos = g.add("CLIPTextEncode", 1, row - 80, {"text": prompt}, title="Positive prompt (umT5)", clip=(clip, 0))
-    neg = g.add("CLIPTextEncode", 1, row + 130, {"text": NEGATIVE}, title="Negative prompt (umT5)", clip=(clip, 0))
+def _text(g: Graph, prompt: str):
+    clip = g.add("CLIPLoader", 0, 380, {"clip_name": UMT5, "type": "wan", "device": "default"})
+    pos = g.add("CLIPTextEncode", 0, 540, {"text": prompt}, title="Positive prompt (umT5)", clip=(clip, 0))
+    neg = g.add("CLIPTextEncode", 0, 720, {"text": NEGATIVE}, title="Negative prompt (umT5)", clip=(clip, 0))
     return pos, neg
 
 
 def _clip_vision(g: Graph, image: tuple[Node, int], row: float):
-    loader = g.add("CLIPVisionLoader", 0, row, {"clip_name": CLIP_VISION})
-    return g.add("CLIPVisionEncode", 1, row + 20, {"crop": "none"}, clip_vision=(loader, 0), image=image)
+    loader = g.add("CLIPVisionLoader", 0, 900, {"clip_name": CLIP_VISION})
+    return g.add("CLIPVisionEncode", 1, row, {"crop": "none"}, clip_vision=(loader, 0), image=image)
 
 
 def _tail(g: Graph, model: Node, cond: Node, prefix: str, seed: int, steps: int, guidance: float, fps: float, preview_images: bool):
@@ -330,7 +330,7 @@ def image_to_4d() -> Graph:
     model = _backbone(g, embedded=False)
     pos, neg = _text(g, "the camera slowly orbits around the scene, natural motion, high detail")
     image = g.add("LoadImage", 1, 0, {"image": "example.png"}, size=(340, 360))
-    vision = _clip_vision(g, (image, 0), 880)
+    vision = _clip_vision(g, (image, 0), 400)
     cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(832, 480, 81, "first"), size=(360, 420), model=(model, 0),
                  images=(image, 0), positive=(pos, 0), negative=(neg, 0), clip_vision_output=(vision, 0))
     _tail(g, model, cond, "one4d/image_to_4d", seed=42, steps=30, guidance=5.0, fps=16.0, preview_images=False)
@@ -346,8 +346,8 @@ def sparse_to_4d() -> Graph:
     b = g.add("LoadImage", 1, 340, {"image": "frame_040.png"}, title="Frame 40", size=(340, 330))
     c = g.add("LoadImage", 1, 680, {"image": "frame_080.png"}, title="Frame 80", size=(340, 330))
     ab = g.add("ImageBatch", 2, 470, {}, image1=(a, 0), image2=(b, 0))
-    abc = g.add("ImageBatch", 2, 560, {}, image1=(ab, 0), image2=(c, 0))
-    vision = _clip_vision(g, (a, 0), 880)
+    abc = g.add("ImageBatch", 2, 570, {}, image1=(ab, 0), image2=(c, 0))
+    vision = _clip_vision(g, (a, 0), 1030)
     cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(832, 480, 81, "0,40,80"), size=(360, 420), model=(model, 0),
                  images=(abc, 0), positive=(pos, 0), negative=(neg, 0), clip_vision_output=(vision, 0))
     _tail(g, model, cond, "one4d/sparse_to_4d", seed=42, steps=30, guidance=5.0, fps=16.0, preview_images=False)
@@ -362,7 +362,7 @@ def video_to_4d() -> Graph:
     video = g.add("LoadVideo", 1, 0, {"file": "your_video.mp4"}, size=(340, 360))
     parts = g.add("GetVideoComponents", 1, 380, {}, video=(video, 0))
     first = g.add("ImageFromBatch", 1, 500, {"batch_index": 0, "length": 1}, title="First frame", image=(parts, 0))
-    vision = _clip_vision(g, (first, 0), 880)
+    vision = _clip_vision(g, (first, 0), 640)
     cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(832, 480, 81, "all"), size=(360, 420), model=(model, 0),
                  images=(parts, 0), positive=(pos, 0), negative=(neg, 0), clip_vision_output=(vision, 0))
     _tail(g, model, cond, "one4d/video_to_4d", seed=42, steps=30, guidance=1.0, fps=16.0, preview_images=False)
@@ -375,8 +375,9 @@ def text_to_4d() -> Graph:
               "pick a Wan2.1 14B LoRA and press Ctrl+B on it to style the RGB branch.")
     load = g.add("One4DLoadBackbone", 0, 0, {"dit_name": DIT_14B, "vae_name": VAE, "dtype": "auto", "weight_storage": "auto",
                                               "attention": "sdpa", "memory": "auto"})
-    apply = g.add("One4DApplyPointmapLoRA", 0, 270, {"one4d_weights": ONE4D_14B}, model=(load, 0))
-    lora = g.add("One4DApplyRGBLoRA", 1, 520, {"lora_name": COMMUNITY_LORA, "strength": 1.0}, mode=4, model=(apply, 0))
+    apply = g.add("One4DApplyPointmapLoRA", 0, 250, {"one4d_weights": ONE4D_14B}, model=(load, 0))
+    lora = g.add("One4DApplyRGBLoRA", 1, 0, {"lora_name": COMMUNITY_LORA, "strength": 1.0}, mode=4,
+                 title="One4D Apply RGB LoRA (bypassed: pick a LoRA, Ctrl+B)", model=(apply, 0))
     pos, neg = _text(g, "a red vintage car drives along a coastal road at sunset, the camera tracks alongside")
     cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(832, 480, 81, "none"), size=(360, 420), model=(lora, 0),
                  positive=(pos, 0), negative=(neg, 0))
