@@ -76,14 +76,24 @@ class One4DSample:
             raise One4DInputError(f"scheduler '{scheduler}' is unknown; choose one of {', '.join(SCHEDULERS)}.")
         net = model.load_for_sampling()
         progress = bridge.make_progress(settings.steps)
+        done = [0]
+
+        def callback(step, total, x0):
+            done[0] = step
+            progress(step, total, x0)  # ComfyUI's progress hook itself raises when the prompt was cancelled
+
         t0 = time.perf_counter()
         try:
             with model.cpu_threads():
-                rgb, xyz = sample(net, conditioning.cond, settings, callback=lambda s, n, x0: progress(s, n, x0),
-                                  should_stop=bridge.interrupted, extras=model.extras())
+                rgb, xyz = sample(net, conditioning.cond, settings, callback=callback, should_stop=bridge.interrupted,
+                                  extras=model.extras())
         except One4DInterrupted as exc:
-            log.info("One4D: %s", exc)
+            log.info("One4D: sampling cancelled after %d of %d steps", done[0], settings.steps)
             bridge.raise_interrupted(exc)
+        except BaseException as exc:
+            if bridge.is_interruption(exc):
+                log.info("One4D: sampling cancelled after %d of %d steps", done[0], settings.steps)
+            raise
         finally:
             model.after_sampling()
         log.info("One4D: sampled %d steps in %.1f s (%s)", settings.steps, time.perf_counter() - t0, model.describe())

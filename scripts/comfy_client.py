@@ -61,7 +61,8 @@ class ComfyClient:
         return json.loads(self._request(path))
 
     def post_json(self, path: str, payload: Any) -> Any:
-        return json.loads(self._request(path, json.dumps(payload).encode(), {"Content-Type": "application/json"}))
+        body = self._request(path, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+        return json.loads(body) if body.strip() else None
 
     # --- API ------------------------------------------------------------------------------------------
     def object_info(self) -> dict:

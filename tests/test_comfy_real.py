@@ -121,3 +121,30 @@ def test_embedded_workflow_runs_through_prompt(server, tmp_path):
     save = next(v for v in entry["outputs"].values() if "one4d_preview" in v)
     assert save["one4d_preview"][0]["type"] == "output" and save["3d"][0]["filename"].endswith(".glb")
     print(f"\nComfyUI start {server['startup_s']:.1f} s; embedded workflow {elapsed:.1f} s through /prompt")
+
+
+def test_cancel_during_sampling_stops_the_prompt_and_writes_nothing(server, tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from comfy_client import ComfyClient, ComfyError
+
+    client = ComfyClient(f"127.0.0.1:{server['port']}", timeout=60)
+    prompt = json.loads((ROOT / "example_workflows" / "api" / "one4d_embedded_cpu.json").read_text())
+    prompt["5"]["inputs"].update(steps=200, seed=123)  # long enough to press Cancel in the middle
+    prompt["8"]["inputs"]["filename_prefix"] = "one4d/cancelled"
+    log = server["log"]
+    marker = "One4D: image conditioning"
+    before = log.read_text().count(marker)
+    prompt_id = client.queue_prompt(prompt)
+    t0 = time.time()
+    while log.read_text().count(marker) == before and time.time() - t0 < 120:
+        time.sleep(0.2)
+    time.sleep(1.0)  # sampling is under way
+    client.post_json("/interrupt", {})
+    with pytest.raises(ComfyError) as info:
+        client.wait(prompt_id, timeout=120)
+    kinds = [m[0] for m in info.value.details["status"]["messages"]]
+    assert "execution_interrupted" in kinds and "execution_error" not in kinds, kinds
+    cancelled = re.findall(r"sampling cancelled after (\d+) of 200 steps", log.read_text())
+    assert cancelled and int(cancelled[-1]) < 200, "the sampler stopped mid-way"
+    print(f"\ncancelled after {cancelled[-1]} of 200 steps")
+    assert not list((server["base"] / "output").rglob("cancelled*"))
