@@ -191,10 +191,11 @@ def make_patcher(module: torch.nn.Module, load_device: torch.device, offload: to
     return _PlainPatcher(module, load_device, offload)
 
 
-def load_models(patchers: list) -> None:
-    """Load whole models onto their devices (ComfyUI frees other models first if memory is short)."""
+def load_models(patchers: list, memory_required: int = 0) -> None:
+    """Load whole models onto their devices; ComfyUI first unloads other models until the weights plus
+    ``memory_required`` bytes (the activations of the coming step) fit."""
     if HAVE_COMFY:
-        _mm.load_models_gpu(patchers, force_full_load=True)
+        _mm.load_models_gpu(patchers, memory_required=int(memory_required), force_full_load=True)
     else:
         for p in patchers:
             p.load()

@@ -155,7 +155,7 @@ class One4DBuildConditioning:
                     f"'{name}' and type the prompt in the node instead (the embedded model does not read umT5 text)."
                 )
         clip = self._clip(model, clip_vision_output)
-        codec = model.load_vae()
+        codec = model.load_vae(int(length), int(height), int(width))
         pipe = One4DPipeline(SimpleNamespace(variant=model.variant), codec, model.text_encoder)
         with model.cpu_threads():
             cond = pipe.condition(int(length), int(height), int(width), frames, indices, context=context,

@@ -74,7 +74,7 @@ class One4DSample:
                                    scheduler=str(scheduler), seed=int(seed))
         if settings.scheduler not in SCHEDULERS:
             raise One4DInputError(f"scheduler '{scheduler}' is unknown; choose one of {', '.join(SCHEDULERS)}.")
-        net = model.load_for_sampling()
+        net = model.load_for_sampling(model.activation_bytes(conditioning.cond, settings.guidance != 1.0))
         progress = bridge.make_progress(settings.steps)
         done = [0]
 
@@ -143,7 +143,8 @@ class One4DDecode:
     def decode(self, model: One4DHandle, rgb_latent, pointmap_latent):
         from one4d.pipeline import assemble_result
 
-        codec = model.load_vae()
+        meta = rgb_latent.get("one4d", {}) if isinstance(rgb_latent, dict) else {}
+        codec = model.load_vae(meta.get("num_frames", 0), meta.get("height", 0), meta.get("width", 0))
         rgb, meta = _normalized(rgb_latent, codec, "rgb_latent")
         xyz, _ = _normalized(pointmap_latent, codec, "pointmap_latent")
         if rgb.shape != xyz.shape:
