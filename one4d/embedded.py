@@ -4,8 +4,9 @@ Shapes: 17 frames at 64 x 64; VAE base width 16 (16 latent channels, as Wan); Di
 32), FFN 384, 8 blocks, 36 input channels (Fun-InP layout), text width 64; One4D rank 16 with links at
 the default evenly spaced blocks. Text is encoded by :class:`HashTextEncoder`, a weight-free stand-in for
 umT5 (the embedded model has no 4096-wide text encoder): each lower-cased word becomes a fixed
-pseudo-random vector chosen by its CRC32, one token per word, zero-padded to Wan's 512 tokens. The empty
-prompt encodes to all zeros, which is also the unconditional context used for guidance.
+pseudo-random vector chosen by its CRC32, one token per word, zero-padded to 48 tokens (Wan pads to 512;
+captions here are shorter, and 512 padded tokens would cost ten times the cross-attention work on a CPU).
+The empty prompt encodes to all zeros, which is also the unconditional context used for guidance.
 
 Files live in ``one4d/assets/embedded/``: ``vae.safetensors``, ``dit.safetensors`` (the base model) and
 ``one4d.safetensors`` (adapters + links), each with its config in the safetensors metadata.
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backbone import TEXT_LEN, _dit, build_vae
+from .backbone import _dit, build_vae
 from .errors import One4DInputError
 
 ASSET_DIR = Path(__file__).parent / "assets" / "embedded"
@@ -28,12 +29,13 @@ FRAMES, HEIGHT, WIDTH = 17, 64, 64
 DIT_CONFIG = _dit(128, 4, 384, 8, 36, image=False, text_dim=64)
 VAE_CONFIG = {"base_dim": 16, "z_dim": 16}
 RANK = 16
+TEXT_LENGTH = 48
 
 
 class HashTextEncoder:
-    """Deterministic word-hash text embeddings ``[1, 512, dim]`` (see module docstring)."""
+    """Deterministic word-hash text embeddings ``[1, length, dim]`` (see module docstring)."""
 
-    def __init__(self, dim: int = 64, length: int = TEXT_LEN):
+    def __init__(self, dim: int = 64, length: int = TEXT_LENGTH):
         self.dim, self.length = dim, length
 
     def word_vector(self, word: str) -> np.ndarray:

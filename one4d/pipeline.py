@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from .backbone import TEXT_LEN
 from .codec import VideoCodec
 from .dlc import One4DModel
 from .errors import One4DInputError
@@ -60,6 +61,11 @@ class One4DPipeline:
         model = build_one4d(dit, variant, d / "one4d.safetensors").eval()
         codec = VideoCodec(emb.load_embedded_vae(d / "vae.safetensors"))
         return cls(model, codec, emb.HashTextEncoder(variant.config["text_dim"]))
+
+    @property
+    def text_length(self) -> int:
+        """Tokens of text context: Wan's 512, or the built-in encoder's own length (embedded model)."""
+        return int(getattr(self.text_encoder, "length", TEXT_LEN))
 
     @property
     def text_dim(self) -> int:
@@ -113,8 +119,9 @@ class One4DPipeline:
                 f"the text conditioning has width {context.shape[-1]} but this backbone expects {self.text_dim}; "
                 "use the Wan umT5 text encoder (CLIPLoader type 'wan') for Wan backbones."
             )
-        return Conditioning(num_frames, height, width, indices, mask, cond_lat, _pad_text(context),
-                            None if negative_context is None else _pad_text(negative_context), clip_context)
+        n = self.text_length
+        return Conditioning(num_frames, height, width, indices, mask, cond_lat, _pad_text(context, n),
+                            None if negative_context is None else _pad_text(negative_context, n), clip_context)
 
     def generate(
         self,
@@ -132,8 +139,8 @@ class One4DPipeline:
         return assemble_result(rgb.astype(np.float32), pts.astype(np.float32), cond.indices, recover)
 
 
-def _pad_text(ctx: torch.Tensor, length: int = 512) -> torch.Tensor:
-    """Wan convention: the text context is zero-padded (or cut) to 512 tokens."""
+def _pad_text(ctx: torch.Tensor, length: int = TEXT_LEN) -> torch.Tensor:
+    """Zero-pad (or cut) a text context to ``length`` tokens (Wan convention: 512)."""
     ctx = ctx if ctx.ndim == 3 else ctx[None]
     if ctx.shape[1] >= length:
         return ctx[:, :length]

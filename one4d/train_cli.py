@@ -60,15 +60,24 @@ def _video(rgb_u8: np.ndarray) -> torch.Tensor:
 def stage_vae(args: argparse.Namespace) -> None:
     data = np.load(args.work / "data.npz")
     rgb = data["rgb"]
+    xyz = None
+    if args.vae_pointmap_share > 0:  # normalized pointmaps as 3-channel videos, mapped to [0, 255] like RGB
+        pts = np.stack([normalize(p, fit_normalization(p, v)) for p, v in zip(data["points"], data["valid"])])
+        xyz = ((pts * 0.5 + 0.5) * 255).round().astype(np.uint8)
     torch.manual_seed(0)
     vae = build_vae(emb.VAE_CONFIG).train()
+    if args.vae_init:
+        from .backbone import read_safetensors
+
+        vae.load_state_dict(read_safetensors(args.vae_init))
     opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0, betas=(0.9, 0.99))
     rng = np.random.default_rng(0)
     window = 5
     for step in range(args.vae_steps):
         idx = rng.integers(0, len(rgb), args.vae_batch)
         start = rng.integers(0, emb.FRAMES - window + 1, args.vae_batch)
-        clip = np.stack([rgb[i, s : s + window] for i, s in zip(idx, start)])
+        use_xyz = rng.random(args.vae_batch) < args.vae_pointmap_share if xyz is not None else np.zeros(args.vae_batch, bool)
+        clip = np.stack([(xyz if u else rgb)[i, s : s + window] for i, s, u in zip(idx, start, use_xyz)])
         x = _video(clip)
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, args.vae_steps, args.vae_lr)
@@ -281,6 +290,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vae-batch", type=int, default=4)
     p.add_argument("--vae-lr", type=float, default=2e-3)
     p.add_argument("--vae-kl", type=float, default=1e-4)
+    p.add_argument("--vae-pointmap-share", type=float, default=0.0,
+                   help="fraction of VAE training clips that are normalized pointmaps (0: RGB only, as the paper)")
+    p.add_argument("--vae-init", default="", help="start the VAE from this safetensors file (fine-tuning)")
     p.add_argument("--base-steps", type=int, default=2000)
     p.add_argument("--base-lr", type=float, default=1e-3)
     p.add_argument("--one4d-steps", type=int, default=2000)

@@ -1,0 +1,102 @@
+"""The shipped embedded model end to end: reconstruction quality, the main job's files, eval's JSON."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import trimesh
+from plyfile import PlyData
+
+from one4d import embedded as emb
+from one4d.cli import main
+from one4d.data import HELDOUT_SEEDS, TRAIN_SEEDS, render_scene
+from one4d.eval_cli import evaluate_scene
+from one4d.pipeline import One4DPipeline
+from one4d.sampling import SamplerSettings
+
+
+@pytest.fixture(scope="module")
+def pipe() -> One4DPipeline:
+    return One4DPipeline.embedded()
+
+
+def test_shipped_files_are_small_and_self_describing():
+    files = [emb.ASSET_DIR / n for n in ("vae.safetensors", "dit.safetensors", "one4d.safetensors")]
+    assert all(f.is_file() for f in files)
+    assert sum(f.stat().st_size for f in files) <= 30 * 2**20
+    assert emb.read_config(emb.ASSET_DIR / "dit.safetensors") == json.loads(json.dumps(emb.DIT_CONFIG))
+
+
+def test_hash_text_encoder_is_deterministic_and_padded():
+    enc = emb.HashTextEncoder(64)
+    a, b = enc("A red sphere"), enc("a red  sphere!")
+    assert a.shape == (1, emb.TEXT_LENGTH, 64) and torch.equal(a, b)
+    assert a[0, 3:].abs().max() == 0 and a[0, :3].abs().min() > 0
+    assert not torch.equal(enc("a blue sphere"), a)
+    assert enc("").abs().max() == 0
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_full_video_reconstruction_meets_the_thresholds(pipe, index):
+    assert HELDOUT_SEEDS[index] not in TRAIN_SEEDS
+    scene = render_scene(HELDOUT_SEEDS[index])
+    m = evaluate_scene(pipe, scene, "full", SamplerSettings(steps=20, guidance=3.0, seed=0), with_base=False)
+    assert m["depth_absrel"] <= 0.10, m
+    assert m["delta_1_25"] >= 0.90, m
+
+
+def test_one4d_run_writes_files_that_other_readers_open(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["run", "--image", str(emb.ASSET_DIR.parent / "sample.png"), "--out", str(out), "--steps", "8"])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(["rgb.mp4", "pointmaps.npz", "pointcloud.ply", "cameras.json", "preview.png"])
+    npz = np.load(out / "pointmaps.npz")
+    assert npz["points"].shape == (17, 64, 64, 3) and npz["K"].shape == (17, 3, 3)
+    np.testing.assert_allclose(npz["c2w"][0], np.eye(4), atol=1e-5)
+    ply = PlyData.read(str(out / "pointcloud.ply"))
+    assert ply["vertex"].count > 1000 and {"red", "green", "blue"} <= {p.name for p in ply["vertex"].properties}
+    cloud = trimesh.load(out / "pointcloud.ply")
+    assert len(cloud.vertices) == ply["vertex"].count
+    cap = cv2.VideoCapture(str(out / "rgb.mp4"))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    assert count == 17
+    cams = json.loads((out / "cameras.json").read_text())
+    assert len(cams["frames"]) == 17
+    sheet = cv2.imread(str(out / "preview.png"))
+    assert sheet is not None and sheet.shape[1] > sheet.shape[0]
+
+
+def test_failed_run_leaves_no_partial_output(tmp_path, monkeypatch):
+    import one4d.run_cli as run_cli
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("one4d.export.export_ply", boom)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="disk full"):
+        main(["run", "--text", "a red sphere", "--out", str(out), "--steps", "2"])
+    assert list(out.iterdir()) == []
+    assert run_cli.OUTPUTS
+
+
+def test_bad_run_inputs_give_clear_errors(tmp_path, capsys):
+    assert main(["run", "--image", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]) == 2
+    assert "cannot read image" in capsys.readouterr().err
+    img = str(emb.ASSET_DIR.parent / "sample.png")
+    assert main(["run", "--frames", img, img, "--indices", "0", "--out", str(tmp_path / "o")]) == 2
+    assert "2 image(s)" in capsys.readouterr().err
+
+
+def test_eval_json_schema(capsys):
+    assert main(["eval", "--json", "--scenes", "1", "--steps", "2", "--modes", "full,text"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"full", "text"}
+    keys = {"depth_absrel", "delta_1_25", "ate", "rpe_trans", "rpe_rot_deg", "rgb_psnr", "base_rgb_psnr"}
+    assert set(doc["full"]) == keys and set(doc["text"]) == keys
+    assert doc["text"]["rgb_psnr"] is None and doc["full"]["rgb_psnr"] > 5
