@@ -324,10 +324,14 @@ class One4DHandle:
                 return
             log.info("One4D: %s has another adapter layout; re-reading the DiT", path.name)
             entry.load()
-        model = One4DModel(entry.dit, entry.variant, cfg).eval()
-        model.set_trainable(False)
-        _adapters_to_compute_dtype(model, entry.dtype)
-        load_one4d_into(model, path)
+        try:
+            model = One4DModel(entry.dit, entry.variant, cfg).eval()
+            model.set_trainable(False)
+            _adapters_to_compute_dtype(model, entry.dtype)
+            load_one4d_into(model, path)
+        except BaseException:
+            entry.release()  # the DiT may hold half-injected adapters: read it again on next use
+            raise
         entry.model, entry.one4d_key = model, key
         entry.patcher = bridge.make_patcher(model, bridge.torch_device(), bridge.offload_device())
 
