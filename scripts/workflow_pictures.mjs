@@ -108,13 +108,36 @@ try {
     });
     await page.evaluate(() => {
       const app = window.app, n = app.graph._nodes.find((x) => x.type === "One4DSave4D");
-      app.canvas.ds.scale = 1; app.canvas.ds.offset = [40 - n.pos[0], 60 - n.pos[1]]; app.canvas.setDirty(true, true);
+      app.canvas.ds.scale = 1; app.canvas.ds.offset = [120 - n.pos[0], 140 - n.pos[1]]; app.canvas.setDirty(true, true);
     });
     await page.waitForTimeout(1500);
-    const node = await page.evaluate(() => { const n = window.app.graph._nodes.find((x) => x.type === "One4DSave4D"); return n.size; });
+    const node = await page.evaluate(() => Array.from(window.app.graph._nodes.find((x) => x.type === "One4DSave4D").size));
     await page.screenshot({ path: join(IMAGES, "save4d_widget.jpg"), type: "jpeg", quality: 90,
-                            clip: { x: 30, y: 20, width: node[0] + 20, height: node[1] + 50 } });
+                            clip: { x: 110, y: 100, width: node[0] + 20, height: node[1] + 50 } });
     report.box = box;
+    // core Preview3D fed by Save 4D's model_file output (the GLB)
+    await page.evaluate(() => {
+      const app = window.app, save = app.graph._nodes.find((x) => x.type === "One4DSave4D");
+      const p3d = window.LiteGraph.createNode("Preview3D");
+      p3d.pos = [save.pos[0], save.pos[1] + save.size[1] + 60];
+      app.graph.add(p3d);
+      const slot = p3d.inputs.findIndex((i) => i.name === "model_file");
+      save.connect(0, p3d, slot);
+    });
+    await page.evaluate(() => window.app.queuePrompt(0));
+    await page.waitForTimeout(8000);
+    await page.evaluate(() => {
+      const app = window.app, n = app.graph._nodes.find((x) => x.type === "Preview3D");
+      app.canvas.ds.scale = 1; app.canvas.ds.offset = [120 - n.pos[0], 140 - n.pos[1]]; app.canvas.setDirty(true, true);
+    });
+    await page.waitForTimeout(1500);
+    const p3 = await page.evaluate(() => {
+      const n = window.app.graph._nodes.find((x) => x.type === "Preview3D");
+      return { size: Array.from(n.size), model_file: n.widgets?.find((w) => w.name === "model_file")?.value ?? null };
+    });
+    report.preview3d = p3;
+    await page.screenshot({ path: join(IMAGES, "preview3d_glb.jpg"), type: "jpeg", quality: 90,
+                            clip: { x: 110, y: 100, width: p3.size[0] + 20, height: p3.size[1] + 50 } });
   }
 } catch (e) {
   report.error = String(e.stack || e);
