@@ -2,8 +2,8 @@
 
 Stages (each reads the previous stage's output from ``--work``):
   data   render procedural 4D clips (training seeds only)
-  vae    train the small Wan VAE on RGB clips (5-frame windows: the VAE is causal, so short windows
-         teach the same convolutions at a third of the cost), then record latent statistics
+  vae    train the small Wan VAE on RGB clips (short windows first: cheaper; then full clips, which
+         teach the causal feature cache across chunks), then record latent statistics
   encode encode every clip once: RGB, normalized pointmap, and UMC conditioning videos (image, one
          sparse draw; text = the all-gray video; full video = the RGB latents themselves)
   base   train the Wan-Fun-InP-style base DiT on RGB with random UMC masks: the "foundation model"
@@ -72,7 +72,7 @@ def stage_vae(args: argparse.Namespace) -> None:
         vae.load_state_dict(read_safetensors(args.vae_init))
     opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0, betas=(0.9, 0.99))
     rng = np.random.default_rng(0)
-    window = 5
+    window = args.vae_window
     for step in range(args.vae_steps):
         idx = rng.integers(0, len(rgb), args.vae_batch)
         start = rng.integers(0, emb.FRAMES - window + 1, args.vae_batch)
@@ -292,6 +292,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vae-kl", type=float, default=1e-4)
     p.add_argument("--vae-pointmap-share", type=float, default=0.0,
                    help="fraction of VAE training clips that are normalized pointmaps (0: RGB only, as the paper)")
+    p.add_argument("--vae-window", type=int, default=5,
+                   help="frames per VAE training clip (4k+1); longer windows teach the causal cache across chunks")
     p.add_argument("--vae-init", default="", help="start the VAE from this safetensors file (fine-tuning)")
     p.add_argument("--base-steps", type=int, default=2000)
     p.add_argument("--base-lr", type=float, default=1e-3)
