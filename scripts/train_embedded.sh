@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The exact recipe that produced one4d/assets/embedded/ (times measured on a 2-core CPU shared with other work).
+# Usage: bash scripts/train_embedded.sh [WORK_DIR]   then copy WORK_DIR/{vae,dit,one4d}.safetensors to one4d/assets/embedded/
+set -euo pipefail
+W=${1:-runs/embedded}
+one4d train data --work "$W"                                                     # 400 clips, ~13 s
+one4d train vae --work "$W" --vae-steps 600                                      # RGB only, 5-frame windows, ~19 min
+cp "$W/vae.safetensors" "$W/vae_rgb_only.safetensors"
+one4d train vae --work "$W" --threads 2 --vae-steps 450 --vae-lr 1e-3 \
+  --vae-pointmap-share 0.5 --vae-init "$W/vae_rgb_only.safetensors"             # + pointmaps, ~10 min
+cp "$W/vae.safetensors" "$W/vae_w5_mixed.safetensors"
+one4d train vae --work "$W" --threads 2 --vae-steps 250 --vae-batch 2 --vae-window 17 --vae-lr 1e-3 \
+  --vae-pointmap-share 0.5 --vae-init "$W/vae_w5_mixed.safetensors"             # full 17-frame clips, ~8 min
+one4d train encode --work "$W" --threads 2
+one4d train base --work "$W" --threads 2 --base-steps 1200
+one4d train one4d --work "$W" --one4d-steps 1200 --batch 12
+one4d train ablation --work "$W" --ablation-steps 300 --batch 12 --ablation-scenes 3 --eval-steps 20   # optional
