@@ -232,7 +232,11 @@ def stage_one4d(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
     dit, variant = emb.load_embedded_dit(args.work / "dit.safetensors")
     model = One4DModel(dit, variant, DLCConfig(rank=emb.RANK))
-    fit_two_modalities(model, LatentBatches(args.work, seed=4), args.one4d_steps, args.one4d_lr, args.batch, args.work, "one4d", 5)
+    if args.one4d_init:
+        from .weights import load_one4d_into
+
+        load_one4d_into(model, args.one4d_init)
+    fit_two_modalities(model, LatentBatches(args.work, seed=args.seed), args.one4d_steps, args.one4d_lr, args.batch, args.work, "one4d", args.seed + 1)
     save_one4d(model, args.work / "one4d.safetensors", {"trained_steps": str(args.one4d_steps)})
 
 
@@ -299,6 +303,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-lr", type=float, default=1e-3)
     p.add_argument("--one4d-steps", type=int, default=2000)
     p.add_argument("--one4d-lr", type=float, default=1e-3)
+    p.add_argument("--one4d-init", default="", help="continue One4D training from this weight file")
+    p.add_argument("--seed", type=int, default=4, help="seed of the One4D stage's batches and noise")
     p.add_argument("--ablation-steps", type=int, default=1000)
     p.add_argument("--ablation-scenes", type=int, default=4)
     p.add_argument("--eval-steps", type=int, default=30)
