@@ -45,16 +45,15 @@ class One4DCameras:
         }
 
     def recover(self, pointmap: PointmapData, shared_focal=True, refine_iterations=100, remove_flying_points=True):
-        from one4d.geometry import recover_cameras
         from one4d.geometry import remove_flying_points as remove_flying
-        from one4d.pipeline import anchor_to_first_camera
+        from one4d.pipeline import anchor_to_first_camera, cameras_for_generated
 
         if not isinstance(pointmap, PointmapData):
             raise One4DInputError("pointmap must come from One4D Decode (or One4D Cameras).")
         t0 = time.perf_counter()
         # ComfyUI runs nodes under torch.inference_mode(); the refinement needs autograd.
         with torch.inference_mode(False), torch.enable_grad():
-            est = recover_cameras(pointmap.points, pointmap.valid, shared_focal=bool(shared_focal), iters=int(refine_iterations))
+            est = cameras_for_generated(pointmap.points, pointmap.valid, shared_focal=bool(shared_focal), iters=int(refine_iterations))
         if remove_flying_points:
             est = remove_flying(est)
         points, c2w = anchor_to_first_camera(pointmap.points, est.c2w)

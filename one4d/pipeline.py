@@ -6,6 +6,7 @@ of frame 0 (OpenCV axes): ``points``, ``c2w`` and ``depth`` agree with each othe
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -155,17 +156,39 @@ def anchor_to_first_camera(points: np.ndarray, c2w: np.ndarray) -> tuple[np.ndar
     return new_pts, new_c2w
 
 
+def cameras_for_generated(points: np.ndarray, valid: np.ndarray | None = None, **recover_kwargs):
+    """Cameras and depth of a generated pointmap, never failing on degenerate geometry.
+
+    A generated pointmap can be too degenerate for camera recovery (e.g. after one or two sampling steps).
+    Then the estimate keeps the pointmap as seen from a fixed frame-0 camera (identity poses, a 53-degree
+    field of view, depth = z), ``stats["fallback"]`` says why, and a warning is issued: a bad generation
+    should give a visible, explained result rather than fail the whole run.
+    """
+    from .geometry import CameraEstimate, recover_cameras
+
+    try:
+        return recover_cameras(points, valid, **recover_kwargs)
+    except One4DInputError as exc:
+        if not np.isfinite(points).any():
+            raise
+        warnings.warn(f"camera recovery failed on the generated pointmap ({exc}); using fixed cameras", stacklevel=2)
+        f, h, w, _ = points.shape
+        focal = float(max(h, w))
+        K = np.tile(np.array([[focal, 0, (w - 1) / 2], [0, focal, (h - 1) / 2], [0, 0, 1]], np.float32), (f, 1, 1))
+        depth = np.nan_to_num(points[..., 2]).astype(np.float32)
+        ok = depth > 0 if valid is None else (depth > 0) & valid
+        return CameraEstimate(K, np.tile(np.eye(4, dtype=np.float32), (f, 1, 1)), np.where(ok, depth, 0), ok,
+                              np.full(f, focal, np.float32), {"fallback": str(exc)})
+
+
 def assemble_result(rgb: np.ndarray, normalized_points: np.ndarray, indices: list[int], recover: bool = True) -> One4DResult:
     """Recover cameras/depth from a decoded normalized pointmap and re-anchor to the frame-0 camera."""
-    f, h, w, _ = rgb.shape
     if not recover:
-        eye = np.tile(np.eye(4, dtype=np.float32), (f, 1, 1))
+        f, h, w, _ = rgb.shape
         depth = normalized_points[..., 2].copy()
         return One4DResult(rgb, normalized_points, depth, np.ones((f, h, w), bool), np.tile(np.eye(3, dtype=np.float32), (f, 1, 1)),
-                           eye, list(indices), raw_points=normalized_points)
-    from .geometry import recover_cameras
-
-    est = recover_cameras(normalized_points)
+                           np.tile(np.eye(4, dtype=np.float32), (f, 1, 1)), list(indices), raw_points=normalized_points)
+    est = cameras_for_generated(normalized_points)
     pts, c2w = anchor_to_first_camera(normalized_points, est.c2w)
     return One4DResult(rgb, pts, est.depth.astype(np.float32), est.valid, est.K.astype(np.float32), c2w, list(indices),
                        raw_points=normalized_points)

@@ -111,3 +111,13 @@ def test_eval_json_schema(capsys):
     keys = {"depth_absrel", "delta_1_25", "ate", "rpe_trans", "rpe_rot_deg", "rgb_psnr", "base_rgb_psnr"}
     assert set(doc["full"]) == keys and set(doc["text"]) == keys
     assert doc["text"]["rgb_psnr"] is None and doc["full"]["rgb_psnr"] > 5
+
+
+def test_degenerate_generated_pointmap_falls_back_to_fixed_cameras():
+    from one4d.pipeline import assemble_result
+
+    flat = np.zeros((5, 16, 16, 3), np.float32)
+    flat[..., 2] = 1.0  # every pixel at the same point: no camera can be recovered
+    with pytest.warns(UserWarning, match="using fixed cameras"):
+        res = assemble_result(np.zeros((5, 16, 16, 3), np.float32), flat, [0])
+    assert res.K[0, 0, 0] == 16 and np.allclose(res.c2w, np.eye(4)) and res.valid.all()
