@@ -112,8 +112,9 @@ try {
     });
     await page.waitForTimeout(1500);
     const node = await page.evaluate(() => Array.from(window.app.graph._nodes.find((x) => x.type === "One4DSave4D").size));
+    const rect = await page.evaluate(() => { const r = window.app.canvas.canvas.getBoundingClientRect(); return [r.left, r.top]; });
     await page.screenshot({ path: join(IMAGES, "save4d_widget.jpg"), type: "jpeg", quality: 90,
-                            clip: { x: 110, y: 100, width: node[0] + 20, height: node[1] + 50 } });
+                            clip: { x: rect[0] + 110, y: rect[1] + 100, width: node[0] + 20, height: node[1] + 50 } });
     report.box = box;
     // core Preview3D fed by Save 4D's model_file output (the GLB)
     await page.evaluate(() => {
@@ -137,7 +138,7 @@ try {
     });
     report.preview3d = p3;
     await page.screenshot({ path: join(IMAGES, "preview3d_glb.jpg"), type: "jpeg", quality: 90,
-                            clip: { x: 110, y: 100, width: p3.size[0] + 20, height: p3.size[1] + 50 } });
+                            clip: { x: rect[0] + 110, y: rect[1] + 100, width: p3.size[0] + 20, height: p3.size[1] + 50 } });
   }
 } catch (e) {
   report.error = String(e.stack || e);
