@@ -190,8 +190,13 @@ class One4DModel(nn.Module):
             warnings.simplefilter("ignore", UserWarning)
             inject_adapter_in_model(lora, self.dit, adapter_name=name)
         for module in self.dit.modules():
-            if isinstance(module, LoraLinear) and "forward" not in module.__dict__:
-                module.forward = types.MethodType(_dual_branch_forward, module)
+            if isinstance(module, LoraLinear):
+                if "forward" not in module.__dict__:
+                    module.forward = types.MethodType(_dual_branch_forward, module)
+                if name in module.lora_A and module.lora_A[name].weight.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
+                    # fp8-stored base weights: adapters train and compute in bf16, never in fp8
+                    module.lora_A[name].to(torch.bfloat16)
+                    module.lora_B[name].to(torch.bfloat16)
 
     def _group_shared_inputs(self) -> None:
         """Attach a :class:`SharedInputGroup` to the projections of each attention that share their input."""

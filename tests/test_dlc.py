@@ -139,3 +139,12 @@ def test_text_to_video_backbone_rejects_conditioning_frames():
     mask = torch.ones(2, 4, *rgb.shape[2:])
     with pytest.raises(One4DInputError, match="text-to-video"):
         model(rgb, xyz, ts, ctx, mask, torch.zeros_like(rgb))
+
+
+def test_adapters_on_fp8_stored_weights_are_bf16():
+    dit = build_dit("tiny-inp")
+    for name, mod in dit.named_modules():
+        if isinstance(mod, torch.nn.Linear) and name.startswith("blocks."):
+            mod.weight.data = mod.weight.data.to(torch.float8_e4m3fn)
+    model = One4DModel(dit, DitVariant(DIT_PRESETS["tiny-inp"], None), DLCConfig(rank=4))
+    assert {p.dtype for n, p in model.named_parameters() if "lora_" in n} == {torch.bfloat16}

@@ -176,3 +176,16 @@ def test_an_empty_frame_is_named():
         recover_cameras(pts)
     with pytest.raises(One4DInputError, match="valid has shape"):
         recover_cameras(seq.points, valid=np.ones((3, 32, 47), bool))
+
+
+def test_recovery_works_under_inference_mode():
+    """ComfyUI runs nodes under torch.inference_mode(); the refinement must still get gradients."""
+    import torch
+
+    from one4d.geometry import recover_cameras
+    from one4d.geometry.synthetic import make_sequence
+
+    seq = make_sequence(frames=5)
+    with torch.inference_mode():
+        est = recover_cameras(seq.points, iters=5)
+    assert est.K.shape == (5, 3, 3)

@@ -136,13 +136,15 @@ def recover_cameras(
     """
     args = (points, valid, shared_focal, iters, smooth_weight, lr, refine_points, outlier_k, min_outlier_offset, min_depth)
     if threads is None:
-        return _recover(*args)
+        with torch.inference_mode(False), torch.enable_grad():  # the refinement needs autograd, even under
+            return _recover(*args)  # a caller's inference_mode (ComfyUI runs nodes in it)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise One4DInputError(f"threads={threads!r}; pass a positive thread count or None.")
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _recover(*args)
+        with torch.inference_mode(False), torch.enable_grad():
+            return _recover(*args)
     finally:
         torch.set_num_threads(previous)
 
