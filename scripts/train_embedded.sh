@@ -11,7 +11,10 @@ one4d train vae --work "$W" --threads 2 --vae-steps 450 --vae-lr 1e-3 \
 cp "$W/vae.safetensors" "$W/vae_w5_mixed.safetensors"
 one4d train vae --work "$W" --threads 2 --vae-steps 250 --vae-batch 2 --vae-window 17 --vae-lr 1e-3 \
   --vae-pointmap-share 0.5 --vae-init "$W/vae_w5_mixed.safetensors"             # full 17-frame clips, ~8 min
-one4d train encode --work "$W" --threads 2
-one4d train base --work "$W" --threads 2 --base-steps 1200
-one4d train one4d --work "$W" --one4d-steps 1200 --batch 12
+one4d train encode --work "$W" --threads 2                                       # ~3.5 min
+one4d train base --work "$W" --threads 2 --base-steps 1200                      # ~4.7 min
+one4d train one4d --work "$W" --one4d-steps 1200 --batch 12                      # ~10 min
+cp "$W/one4d.safetensors" "$W/one4d_1200.safetensors"
+one4d train one4d --work "$W" --one4d-steps 1200 --batch 12 --one4d-lr 5e-4 --seed 14 \
+  --one4d-init "$W/one4d_1200.safetensors"                                       # continued, ~11 min
 one4d train ablation --work "$W" --ablation-steps 300 --batch 12 --ablation-scenes 3 --eval-steps 20   # optional
