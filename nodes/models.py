@@ -424,13 +424,15 @@ class One4DHandle:
 
 def _adapters_to_compute_dtype(model, dtype: torch.dtype) -> bool:
     """Keep LoRA adapter weights in the compute dtype when the base layers store fp8 (peft would otherwise
-    create the adapters in fp8, which loses the weights' precision and has no matmul kernels on CPU).
+    create the adapters in fp8, and the library falls back to bf16, which may not be the compute dtype).
     Returns whether anything was converted."""
     changed = False
     for _, layer in model.lora_layers():
+        if layer.base_layer.weight.dtype not in _FP8:
+            continue
         for group in (layer.lora_A, layer.lora_B):
             for name, lin in group.items():
-                if lin.weight.dtype in _FP8:
+                if lin.weight.dtype != dtype:
                     group[name] = lin.to(dtype)
                     changed = True
     return changed
