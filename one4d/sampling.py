@@ -62,7 +62,7 @@ def make_scheduler(name: str, shift: float):
     raise One4DInputError(f"scheduler '{name}' is unknown; choose one of {', '.join(SCHEDULERS)}.")
 
 
-def initial_noise(cond: Conditioning, latent_shape: tuple[int, int, int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def initial_noise(latent_shape: tuple[int, int, int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Independent, seeded noise for the RGB and XYZ latents (CPU generator: same on every device)."""
     gen = torch.Generator("cpu").manual_seed(int(seed))
     shape = (1, 16, *latent_shape)
@@ -86,7 +86,7 @@ def sample(
     param = next(p for p in model.dit.parameters() if p.is_floating_point())
     device = param.device
     dtype = param.dtype if param.dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.bfloat16
-    rgb, xyz = initial_noise(cond, lat, settings.seed)
+    rgb, xyz = initial_noise(lat, settings.seed)
     x = torch.cat([rgb, xyz]).to(device)
     sched = make_scheduler(settings.scheduler, settings.shift)
     sched.set_timesteps(settings.steps, device=device)

@@ -29,11 +29,16 @@ def default_task_mix(text_share: float = 0.10) -> dict[str, float]:
     return mix
 
 
-def sample_observed(rng: np.random.Generator, num_frames: int, mix: dict[str, float]) -> tuple[str, list[int]]:
-    """Draw a task from ``mix`` and the frame indices it observes."""
+def draw_task(rng: np.random.Generator, mix: dict[str, float]) -> str:
+    """Draw a task name (text, image, sparse, video) with the probabilities of ``mix``."""
     names = sorted(mix)
     probs = np.array([mix[n] for n in names], dtype=np.float64)
-    task = names[int(rng.choice(len(names), p=probs / probs.sum()))]
+    return names[int(rng.choice(len(names), p=probs / probs.sum()))]
+
+
+def sample_observed(rng: np.random.Generator, num_frames: int, mix: dict[str, float]) -> tuple[str, list[int]]:
+    """Draw a task from ``mix`` and the frame indices it observes."""
+    task = draw_task(rng, mix)
     if task == "text":
         return task, []
     if task == "image":

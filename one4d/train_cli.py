@@ -28,7 +28,7 @@ from .codec import VideoCodec
 from .dlc import DLCConfig, One4DModel
 from .pointmap import fit_normalization, normalize
 from .sampling import SamplerSettings
-from .train import StepSettings, cosine_lr, default_task_mix, flow_matching_loss, shifted_sigmas
+from .train import StepSettings, cosine_lr, default_task_mix, draw_task, flow_matching_loss, shifted_sigmas
 from .umc import build_condition_video, build_mask, sparse_indices
 
 STAGES = ("data", "vae", "encode", "base", "one4d")  # "ablation" runs on demand
@@ -155,9 +155,7 @@ class LatentBatches:
 
     def draw(self, batch: int, clips: np.ndarray | None = None):
         idx = clips if clips is not None else self.rng.integers(0, len(self), batch)
-        names = sorted(self.mix)
-        p = np.array([self.mix[k] for k in names])
-        tasks = [names[int(self.rng.choice(len(names), p=p / p.sum()))] for _ in idx]
+        tasks = [draw_task(self.rng, self.mix) for _ in idx]
         hw = self.lat["rgb"].shape[-2:]
         masks, conds = [], []
         for i, task in zip(idx, tasks):
