@@ -189,3 +189,42 @@ def test_recovery_works_under_inference_mode():
     with torch.inference_mode():
         est = recover_cameras(seq.points, iters=5)
     assert est.K.shape == (5, 3, 3)
+
+
+def test_focal_on_axis_finds_focal_and_axial_offset_despite_outliers():
+    from one4d.geometry.resection import focal_on_axis
+
+    rng = np.random.default_rng(0)
+    f, t = 57.0, 2.5  # camera at (0, 0, -t), looking down +z
+    pts = rng.uniform([-3, -2, 1], [3, 2, 6], size=(800, 3))
+    x, y = f * pts[:, 0] / (pts[:, 2] + t), f * pts[:, 1] / (pts[:, 2] + t)
+    f_est, t_est = focal_on_axis(pts, x, y)
+    assert abs(f_est / f - 1) < 1e-6 and abs(t_est - t) < 1e-5
+    bad = rng.random(800) < 0.2  # a fifth of the points thrown anywhere
+    pts[bad] = rng.uniform([-3, -2, 1], [3, 2, 6], size=(int(bad.sum()), 3))
+    f_est, t_est = focal_on_axis(pts, x, y)
+    assert abs(f_est / f - 1) < 0.01 and abs(t_est - t) < 0.05
+    assert np.isnan(focal_on_axis(pts[:2], x[:2], y[:2])[0])  # too few points
+
+
+def test_planar_scene_in_a_z_shifted_world_keeps_the_right_focal():
+    """Normalized pointmaps are shifted along z (one4d.pointmap): frame 0's camera is not at the origin.
+
+    With every frame planar no frame is well-conditioned, so the focal must come from frame 0's direct fit,
+    which has to allow that shift (it used to assume the camera at the origin and returned a focal near 0).
+    """
+    seq = make_sequence(frames=6, height=48, width=80, focal=1.0, path="orbit", seed=3)
+    F, H, W = seq.depth.shape
+    v, u = np.mgrid[0:H, 0:W]
+    normal, offset = np.array([-0.3, 0.2, 1.0]), 3.0
+    depth = np.zeros((F, H, W), np.float32)
+    for i in range(F):
+        K, R, o = seq.K[i].astype(float), seq.c2w[i, :3, :3].astype(float), seq.c2w[i, :3, 3].astype(float)
+        rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones((H, W))], -1) @ R.T
+        depth[i] = (offset - normal @ o) / (rays @ normal)
+    shift = np.array([0.0, 0.0, 2.9], np.float32)  # as pointmap.normalize does with the median depth
+    est = recover_cameras(unproject_depth(depth, seq.K, seq.c2w) - shift)
+    assert est.stats["closed_form_ok_frames"] == 0
+    assert np.abs(est.focal / seq.focal - 1).max() < 0.01
+    m = est.valid
+    assert np.mean(np.abs(est.depth[m] - depth[m]) / depth[m]) < 0.01

@@ -46,7 +46,7 @@ import torch
 from ..errors import One4DInputError
 from .inputs import as_mask, as_pointmap
 from .projection import intrinsics_from_focal, principal_point, unproject_depth
-from .resection import focal_from_camera_points, pose_from_focal, resect_frames
+from .resection import focal_on_axis, pose_from_focal, resect_frames
 
 
 @dataclass
@@ -104,6 +104,46 @@ def _outlier_thresholds(rel_offset: torch.Tensor, mask: torch.Tensor, k: float, 
     vals = torch.where(mask, rel_offset, torch.full_like(rel_offset, float("nan")))
     med = torch.nan_to_num(torch.nanmedian(vals, dim=1).values, nan=floor)
     return torch.clamp(k * 1.4826 * med, min=floor)
+
+
+def _focal_candidates(res: Any, focal0: float, image_size: int) -> list[float]:
+    """Start focals to choose from: the median of well-conditioned frames, frame 0's direct fit, and the
+    median of every plausible closed-form focal (noisy pointmaps can leave no frame well-conditioned)."""
+    plausible = np.isfinite(res.focal) & (res.focal > 0.02 * image_size) & (res.focal < 100.0 * image_size)
+    out = [float(np.median(res.focal[res.ok]))] if res.ok.any() else []
+    if np.isfinite(focal0) and 0.02 * image_size < focal0 < 100.0 * image_size:
+        out.append(float(focal0))
+    if plausible.any():
+        out.append(float(np.median(res.focal[plausible])))
+    return out
+
+
+def _reprojection_error(points: np.ndarray, x: np.ndarray, y: np.ndarray, focal: float) -> float:
+    """Median reprojection error (pixels) of one frame's points after PnP with a given focal; inf if none."""
+    pose = pose_from_focal(points, x, y, focal)
+    if pose is None or not (np.isfinite(pose[0]).all() and np.isfinite(pose[1]).all()):
+        return float("inf")
+    q = (points - pose[1]) @ pose[0]  # camera axes (pose[0] is camera-to-world)
+    front = q[:, 2] > 1e-12
+    err = np.full(len(q), np.inf)
+    err[front] = np.hypot(focal * q[front, 0] / q[front, 2] - x[front], focal * q[front, 1] / q[front, 2] - y[front])
+    return float(np.median(err))
+
+
+def _choose_focal(candidates: list[float], subn: np.ndarray, x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> float:
+    """The candidate focal with the smallest median, over up to five evenly spaced frames, of the
+    per-frame reprojection error after PnP (a median: PnP itself can fail on one frame); candidates
+    within 2% of each other need no test."""
+    if not candidates:
+        raise One4DInputError(
+            "points is degenerate (no frame defines a camera and frame 0 gives no focal); "
+            "check that the pointmap is a lifted depth map in the frame-0 camera."
+        )
+    if max(candidates) <= 1.02 * min(candidates):
+        return candidates[0]
+    frames = np.unique(np.linspace(0, len(subn) - 1, 5).round().astype(int))
+    scores = [np.median([_reprojection_error(subn[i][valid[i]], x[valid[i]], y[valid[i]], f) for i in frames]) for f in candidates]
+    return candidates[int(np.argmin(scores))]
 
 
 def _sample_grid(height: int, width: int, target: int) -> tuple[slice, slice]:
@@ -204,14 +244,9 @@ def _recover(
 
     # --- closed form ----------------------------------------------------------------------------------
     res = resect_frames(subn, x, y, sub_valid, max(H, W))
-    focal0 = focal_from_camera_points(sub[0][sub_valid[0]], x[sub_valid[0]], y[sub_valid[0]])
+    focal0, _ = focal_on_axis(sub[0][sub_valid[0]], x[sub_valid[0]], y[sub_valid[0]])
     ok = res.ok
-    f_shared = float(np.median(res.focal[ok])) if ok.any() else focal0
-    if not np.isfinite(f_shared):
-        raise One4DInputError(
-            "points is degenerate (no frame defines a camera and frame 0 gives no focal); "
-            "check that the pointmap is a lifted depth map in the frame-0 camera."
-        )
+    f_shared = _choose_focal(_focal_candidates(res, focal0, max(H, W)), subn, x, y, sub_valid)
     R0, o0 = res.rotation.copy(), res.center.copy()
     f_frames = np.where(ok, res.focal, f_shared)
     for i in np.flatnonzero(~ok):  # planar / degenerate frames: PnP with the known focal

@@ -13,7 +13,7 @@ rotation (SVD), center = -R^T t.
 A frame is flagged ill-conditioned when the DLT null space is not one-dimensional (planar or nearly
 planar scene, too few points: the second-smallest eigenvalue is below 5x the smallest or numerically
 zero) or the focal is implausible; the caller then solves its pose with the known focal by RANSAC PnP
-(:func:`pose_from_focal`), which planes do not trouble. :func:`focal_from_camera_points` is the direct "robust least squares over pixel rays" estimate
+(:func:`pose_from_focal`), which planes do not trouble. :func:`focal_on_axis` is the direct "robust least squares over pixel rays" estimate
 for a frame whose points are already in its own camera (frame 0, by the world convention); it is used
 as the focal of last resort.
 """
@@ -47,28 +47,56 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(v[np.searchsorted(cw, 0.5 * cw[-1])])
 
 
-def focal_from_camera_points(points_cam: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
-    """Robust focal (pixels) from points in their own camera and pixel offsets from the principal point.
+def focal_on_axis(
+    points: np.ndarray, x: np.ndarray, y: np.ndarray, hypotheses: int = 128, iters: int = 8, seed: int = 0
+) -> tuple[float, float]:
+    """Robust focal (pixels) and axial offset ``t`` of a camera looking down +z from ``(0, 0, -t)``.
 
-    Each point gives ``f_i = (x a + y b) / (a^2 + b^2)`` with ``(a, b) = (X/Z, Y/Z)``, the least-squares
-    focal of its ray; the weighted median (weights ``a^2 + b^2``) of these is the L1 fit over all rays.
-    Returns NaN when no point is usable.
+    Frame 0 of a pointmap in this project's conventions is such a view: world = frame-0 camera, and the
+    normalization of :mod:`one4d.pointmap` only scales and shifts along z. Two points fix ``(f, t)``
+    through their radii (``r (Z + t) = f rho``); the best of ``hypotheses`` random pairs by median
+    reprojection error starts an iteratively reweighted least-squares fit of ``f X - t x = x Z`` and
+    ``f Y - t y = y Z``, weighted by ``1 / (Z + t)^2`` (pixel units) and a Cauchy weight, as in
+    :func:`resect_frames`. Returns ``(nan, nan)`` when no positive focal fits.
     """
-    z = points_cam[..., 2]
-    ok = np.isfinite(points_cam).all(axis=-1) & (z > 1e-12)
-    if not ok.any():
-        return float("nan")
-    a = points_cam[ok, 0] / z[ok]
-    b = points_cam[ok, 1] / z[ok]
-    r2 = a * a + b * b
-    keep = r2 > 1e-12
-    if keep.sum() < 3:
-        return float("nan")
-    fi = (x[ok][keep] * a[keep] + y[ok][keep] * b[keep]) / r2[keep]
-    good = fi > 0
-    if not good.any():
-        return float("nan")
-    return weighted_median(fi[good], r2[keep][good])
+    ok = np.isfinite(points).all(axis=-1)
+    n = int(ok.sum())
+    if n < 3:
+        return float("nan"), float("nan")
+    X, Y, Z = (points[ok, i].astype(np.float64) for i in range(3))
+    xs, ys = x[ok].astype(np.float64), y[ok].astype(np.float64)
+
+    def pixel_errors(f: float, t: float) -> np.ndarray:
+        d = Z + t
+        front = d > 1e-12
+        safe = np.where(front, d, 1.0)
+        return np.where(front, np.hypot(f * X / safe - xs, f * Y / safe - ys), np.inf)
+
+    rho, r = np.hypot(X, Y), np.hypot(xs, ys)
+    i, j = np.random.default_rng(seed).integers(0, n, (2, hypotheses))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_h = r[i] * r[j] * (Z[j] - Z[i]) / (r[i] * rho[j] - rho[i] * r[j])
+        t_h = (f_h * rho[i] - r[i] * Z[i]) / r[i]
+    usable = np.isfinite(f_h) & np.isfinite(t_h) & (f_h > 0)
+    if not usable.any():
+        return float("nan"), float("nan")
+    scores = [np.median(pixel_errors(f, t)) for f, t in zip(f_h[usable], t_h[usable])]
+    best = int(np.argmin(scores))
+    f, t, score = float(f_h[usable][best]), float(t_h[usable][best]), float(scores[best])
+    A = np.concatenate([np.stack([X, -xs], -1), np.stack([Y, -ys], -1)])
+    b = np.concatenate([xs * Z, ys * Z])
+    for _ in range(iters):
+        err = pixel_errors(f, t)
+        front = np.isfinite(err)
+        sigma = 1.4826 * float(np.median(err[front])) + 1e-12
+        w = np.where(front, 1.0 / (1.0 + (err / (2.5 * sigma)) ** 2) / np.where(front, Z + t, 1.0) ** 2, 0.0)
+        sw = np.sqrt(np.concatenate([w, w]))[:, None]
+        f_new, t_new = np.linalg.lstsq(A * sw, b * sw[:, 0], rcond=None)[0]
+        new_score = float(np.median(pixel_errors(f_new, t_new))) if f_new > 0 else float("inf")
+        if not new_score <= score:
+            break
+        f, t, score = float(f_new), float(t_new), new_score
+    return f, t
 
 
 def _masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -234,11 +262,12 @@ def resect_frames(
 
 
 def pose_from_focal(points: np.ndarray, x: np.ndarray, y: np.ndarray, focal: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """Camera-to-world rotation and center of one frame with a known focal (OpenCV RANSAC PnP).
+    """Camera-to-world rotation and center of one frame with a known focal (OpenCV PnP).
 
     The fallback for frames the linear resection cannot handle (planar views): PnP with known
-    intrinsics is well posed for planes. ``points [N, 3]`` finite world points at pixel offsets
-    ``(x, y)``. Returns None when OpenCV finds no pose.
+    intrinsics is well posed for planes. EPnP inside RANSAC can still pick a bad sample on a plane, so
+    SQPnP on all points is tried too and the pose with the smaller median reprojection error wins.
+    ``points [N, 3]`` finite world points at pixel offsets ``(x, y)``. Returns None when OpenCV finds no pose.
     """
     import cv2
 
@@ -247,15 +276,26 @@ def pose_from_focal(points: np.ndarray, x: np.ndarray, y: np.ndarray, focal: flo
     K = np.array([[focal, 0.0, 0.0], [0.0, focal, 0.0], [0.0, 0.0, 1.0]])
     img = np.stack([x, y], axis=-1).astype(np.float64)
     spread = float(np.sqrt(np.mean(x * x + y * y))) or 1.0
-    try:
-        ok, rvec, tvec, _ = cv2.solvePnPRansac(
-            points.astype(np.float64), img, K, None, iterationsCount=200, reprojectionError=0.02 * spread * 2,
-            confidence=0.999, flags=cv2.SOLVEPNP_EPNP,
-        )
-    except cv2.error:
+    obj = points.astype(np.float64)
+    best, best_err = None, np.inf
+    cv2.setRNGSeed(0)  # RANSAC draws from OpenCV's global generator: make every call repeatable
+    for solve in (
+        lambda: cv2.solvePnPRansac(obj, img, K, None, iterationsCount=200, reprojectionError=0.02 * spread * 2,
+                                   confidence=0.999, flags=cv2.SOLVEPNP_EPNP)[:3],
+        lambda: cv2.solvePnP(obj, img, K, None, flags=cv2.SOLVEPNP_SQPNP),  # all points: no unlucky sample
+    ):
+        try:
+            ok, rvec, tvec = solve()
+        except cv2.error:
+            continue
+        if not ok:
+            continue
+        proj = cv2.projectPoints(obj, rvec, tvec, K, None)[0].reshape(-1, 2)
+        err = float(np.median(np.linalg.norm(proj - img, axis=-1)))
+        if err < best_err:
+            best, best_err = (rvec, tvec), err
+    if best is None:
         return None
-    if not ok:
-        return None
-    R_w2c, _ = cv2.Rodrigues(rvec)
-    center = -R_w2c.T @ tvec.reshape(3)
+    R_w2c, _ = cv2.Rodrigues(best[0])
+    center = -R_w2c.T @ best[1].reshape(3)
     return R_w2c.T, center
