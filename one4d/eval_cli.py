@@ -116,6 +116,47 @@ def codec_report(codec, scenes: int) -> dict[str, float]:
     return _mean(rows)
 
 
+def coupling_report(pipe, scenes: int, sigmas: tuple[float, ...] = (0.5, 0.9), seed: int = 0) -> dict[str, dict[str, float]]:
+    """How much the XYZ branch uses the RGB video: full-video conditioning, one denoising prediction.
+
+    For held-out scenes, the clean pointmap latents are noised to each sigma and the model predicts them
+    back (``x0 = x_t - sigma * v``) twice: with the scene's own RGB video as conditioning and with another
+    scene's. The mean squared x0 error of both is reported; equal values mean the pointmap prediction
+    ignores the video (DLC's links carry nothing), a large gap means it reconstructs from the video.
+    """
+    from .data import HELDOUT_SEEDS, render_scene
+    from .pointmap import fit_normalization, normalize
+    from .umc import build_mask
+
+    if scenes < 2:
+        raise One4DInputError("--coupling needs at least 2 scenes (it swaps the videos between scenes).")
+    rgb, xyz, ctx = [], [], []
+    with torch.no_grad():
+        for i in range(scenes):
+            sc = render_scene(HELDOUT_SEEDS[i])
+            f, h, w = sc.rgb.shape[:3]
+            video = torch.from_numpy(np.stack([sc.rgb * 2 - 1, normalize(sc.points, fit_normalization(sc.points, sc.valid))]))
+            lat = pipe.codec.encode(video.permute(0, 4, 1, 2, 3).float())
+            rgb.append(lat[:1])
+            xyz.append(lat[1:])
+            ctx.append(pipe.condition(f, h, w, torch.from_numpy(sc.rgb), list(range(f)), prompt=sc.caption).context)
+    rgb, xyz, ctx = torch.cat(rgb), torch.cat(xyz), torch.cat(ctx)
+    mask = build_mask(list(range(f)), f, tuple(rgb.shape[-2:]), batch=scenes)
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for sigma in sigmas:
+        eps_r, eps_x = torch.randn(rgb.shape, generator=gen), torch.randn(xyz.shape, generator=gen)
+        x_t = (1 - sigma) * xyz + sigma * eps_x
+        t = torch.full((scenes,), sigma * 1000.0)
+        row = {}
+        for name, video in (("own", rgb), ("swapped", rgb.roll(1, 0))):
+            with torch.no_grad():
+                _, v = pipe.model((1 - sigma) * video + sigma * eps_r, x_t, t, ctx, mask, video)
+            row[name] = float((x_t - sigma * v - xyz).square().mean())
+        out[f"sigma_{sigma:g}"] = row
+    return out
+
+
 def untrained_pipeline():
     """The embedded base model with freshly initialized (zero) One4D adapters and links."""
     from . import embedded as emb
@@ -159,6 +200,10 @@ def evaluate(args: argparse.Namespace) -> int:
 
         doc["vae"] = codec_report(VideoCodec(emb.load_embedded_vae()), args.scenes)
         print("vae (held-out reconstruction): " + ", ".join(f"{k} {v:.4f}" for k, v in doc["vae"].items()), file=stream)
+    if args.coupling:
+        doc["coupling"] = coupling_report(One4DPipeline.embedded(), args.scenes)
+        print("coupling (xyz x0 MSE, own video vs another scene's): " + ", ".join(
+            f"{k} {v['own']:.4f} vs {v['swapped']:.4f}" for k, v in doc["coupling"].items()), file=stream)
     if args.json:
         print(json.dumps(doc))
     return 0
@@ -171,6 +216,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", default="", help=f"comma-separated subset of {', '.join(MODES)}")
     p.add_argument("--baselines", action="store_true", help="also evaluate the untrained model and constant depth")
     p.add_argument("--vae", action="store_true", help="also report the VAE's RGB and pointmap reconstruction")
+    p.add_argument("--coupling", action="store_true",
+                   help="also report how much the pointmap prediction depends on the RGB video (see coupling_report)")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--guidance", type=float, default=3.0)
     p.add_argument("--shift", type=float, default=3.0)

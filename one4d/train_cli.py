@@ -70,7 +70,10 @@ def stage_vae(args: argparse.Namespace) -> None:
         from .backbone import read_safetensors
 
         vae.load_state_dict(read_safetensors(args.vae_init))
-    opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0, betas=(0.9, 0.99))
+    if args.vae_train == "decoder":  # the latent space (and every model trained on it) stays as it is
+        vae.encoder.requires_grad_(False)
+        vae.quant_conv.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=args.vae_lr, weight_decay=0.0, betas=(0.9, 0.99))
     rng = np.random.default_rng(0)
     window = args.vae_window
     for step in range(args.vae_steps):
@@ -81,7 +84,8 @@ def stage_vae(args: argparse.Namespace) -> None:
         x = _video(clip)
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, args.vae_steps, args.vae_lr)
-        post = vae.encode(x).latent_dist
+        with torch.set_grad_enabled(args.vae_train == "all"):
+            post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample()).sample
         l1 = (rec - x).abs().mean()
         mse = (rec - x).square().mean()
@@ -297,6 +301,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vae-window", type=int, default=5,
                    help="frames per VAE training clip (4k+1); longer windows teach the causal cache across chunks")
     p.add_argument("--vae-init", default="", help="start the VAE from this safetensors file (fine-tuning)")
+    p.add_argument("--vae-train", choices=("all", "decoder"), default="all",
+                   help="'decoder' fine-tunes only the decoder: latents stay the same, so DiT and One4D weights stay valid")
     p.add_argument("--base-steps", type=int, default=2000)
     p.add_argument("--base-lr", type=float, default=1e-3)
     p.add_argument("--one4d-steps", type=int, default=2000)

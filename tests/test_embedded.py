@@ -13,6 +13,7 @@ from plyfile import PlyData
 from one4d import embedded as emb
 from one4d.cli import main
 from one4d.data import HELDOUT_SEEDS, TRAIN_SEEDS, render_scene
+from one4d.errors import One4DInputError
 from one4d.eval_cli import evaluate_scene
 from one4d.pipeline import One4DPipeline
 from one4d.sampling import SamplerSettings
@@ -121,3 +122,16 @@ def test_degenerate_generated_pointmap_falls_back_to_fixed_cameras():
     with pytest.warns(UserWarning, match="using fixed cameras"):
         res = assemble_result(np.zeros((5, 16, 16, 3), np.float32), flat, [0])
     assert res.K[0, 0, 0] == 16 and np.allclose(res.c2w, np.eye(4)) and res.valid.all()
+
+
+def test_coupling_report_sees_the_links(pipe):
+    """With zero links the pointmap prediction cannot depend on the video (own == swapped); the shipped
+    model's does: its pointmap error is lower with the scene's own video than with another scene's."""
+    from one4d.eval_cli import coupling_report, untrained_pipeline
+
+    untrained = coupling_report(untrained_pipeline(), 2, sigmas=(0.9,))["sigma_0.9"]
+    assert abs(untrained["own"] - untrained["swapped"]) < 1e-6 * untrained["own"]
+    trained = coupling_report(pipe, 2, sigmas=(0.9,))["sigma_0.9"]
+    assert trained["own"] < 0.97 * trained["swapped"], trained
+    with pytest.raises(One4DInputError, match="at least 2 scenes"):
+        coupling_report(pipe, 1)
