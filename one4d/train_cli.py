@@ -205,8 +205,12 @@ def stage_base(args: argparse.Namespace) -> None:
     emb.save_component(dit.state_dict(), emb.DIT_CONFIG, args.work / "dit.safetensors")
 
 
-def fit_two_modalities(model, batches: "LatentBatches", steps: int, lr: float, batch: int, work: Path, tag: str, seed: int) -> float:
-    """Train a two-modality model's trainable parameters with the rectified-flow loss; returns seconds."""
+def fit_two_modalities(model, batches: "LatentBatches", steps: int, lr: float, batch: int, work: Path, tag: str, seed: int,
+                       checkpoint=None, checkpoint_every: int = 0) -> float:
+    """Train a two-modality model's trainable parameters with the rectified-flow loss; returns seconds.
+
+    ``checkpoint(step)`` is called every ``checkpoint_every`` steps (0: never), so a long run that is
+    interrupted still leaves its latest weights."""
     params = model.trainable_parameters()
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
@@ -224,6 +228,10 @@ def fit_two_modalities(model, batches: "LatentBatches", steps: int, lr: float, b
         opt.step()
         if step % 50 == 0 or step == steps - 1:
             _log(work, tag, step, **parts)
+        if checkpoint is not None and checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+            model.eval()
+            checkpoint(step + 1)
+            model.train()
     model.eval()
     return time.time() - t0
 
@@ -238,8 +246,10 @@ def stage_one4d(args: argparse.Namespace) -> None:
         from .weights import load_one4d_into
 
         load_one4d_into(model, args.one4d_init)
-    fit_two_modalities(model, LatentBatches(args.work, seed=args.seed), args.one4d_steps, args.one4d_lr, args.batch, args.work, "one4d", args.seed + 1)
-    save_one4d(model, args.work / "one4d.safetensors", {"trained_steps": str(args.one4d_steps)})
+    out = args.work / "one4d.safetensors"
+    fit_two_modalities(model, LatentBatches(args.work, seed=args.seed), args.one4d_steps, args.one4d_lr, args.batch, args.work,
+                       "one4d", args.seed + 1, lambda step: save_one4d(model, out, {"trained_steps": str(step)}), args.checkpoint_every)
+    save_one4d(model, out, {"trained_steps": str(args.one4d_steps)})
 
 
 def stage_ablation(args: argparse.Namespace) -> None:
@@ -309,6 +319,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--one4d-lr", type=float, default=1e-3)
     p.add_argument("--one4d-init", default="", help="continue One4D training from this weight file")
     p.add_argument("--seed", type=int, default=4, help="seed of the One4D stage's batches and noise")
+    p.add_argument("--checkpoint-every", type=int, default=500,
+                   help="one4d: also write one4d.safetensors every N steps (0: only at the end)")
     p.add_argument("--ablation-steps", type=int, default=1000)
     p.add_argument("--ablation-scenes", type=int, default=4)
     p.add_argument("--eval-steps", type=int, default=30)

@@ -1,0 +1,49 @@
+"""``one4d train``: every stage runs on a tiny work folder and writes what the next stage reads."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+from one4d.backbone import read_safetensors
+from one4d.cli import main
+from one4d.weights import read_metadata
+
+
+def test_all_stages_on_two_clips(tmp_path, monkeypatch):
+    work = tmp_path / "w"
+    saved_at = []
+    import one4d.weights as weights  # the one4d stage imports save_one4d from here when it runs
+
+    original = weights.save_one4d
+
+    def spy(model, path, extra=None):
+        saved_at.append(int(extra["trained_steps"]))
+        return original(model, path, extra)
+
+    monkeypatch.setattr(weights, "save_one4d", spy)
+    code = main(["train", "all", "--work", str(work), "--clips", "2", "--vae-steps", "1", "--base-steps", "2",
+                 "--one4d-steps", "5", "--checkpoint-every", "2", "--batch", "2"])
+    assert code == 0
+    for name in ("data.npz", "vae.safetensors", "latents.npz", "dit.safetensors", "one4d.safetensors"):
+        assert (work / name).is_file(), name
+    assert saved_at == [2, 4, 5]  # checkpoints, then the final weights
+    assert read_metadata(work / "one4d.safetensors")["trained_steps"] == "5"
+    stages = {json.loads(line)["stage"] for line in (work / "log.jsonl").read_text().splitlines()}
+    assert {"data", "vae", "encode", "base", "one4d"} <= stages
+
+
+def test_decoder_only_vae_fine_tune_keeps_the_encoder(tmp_path):
+    work = tmp_path / "w"
+    assert main(["train", "data", "--work", str(work), "--clips", "2"]) == 0
+    assert main(["train", "vae", "--work", str(work), "--vae-steps", "1"]) == 0
+    start = read_safetensors(work / "vae.safetensors")
+    (work / "start.safetensors").write_bytes((work / "vae.safetensors").read_bytes())
+    assert main(["train", "vae", "--work", str(work), "--vae-steps", "2", "--vae-train", "decoder",
+                 "--vae-pointmap-share", "0.5", "--vae-init", str(work / "start.safetensors")]) == 0
+    tuned = read_safetensors(work / "vae.safetensors")
+    enc = [k for k in start if k.startswith(("encoder.", "quant_conv."))]
+    dec = [k for k in start if k.startswith(("decoder.", "post_quant_conv."))]
+    assert enc and dec
+    assert all(torch.equal(start[k], tuned[k]) for k in enc)
+    assert any(not torch.equal(start[k], tuned[k]) for k in dec)
