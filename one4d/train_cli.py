@@ -26,6 +26,7 @@ from . import embedded as emb
 from .backbone import DitVariant, build_dit, build_vae
 from .codec import VideoCodec
 from .dlc import DLCConfig, One4DModel
+from .errors import One4DInputError
 from .pointmap import fit_normalization, normalize
 from .sampling import SamplerSettings
 from .train import StepSettings, cosine_lr, default_task_mix, draw_task, flow_matching_loss, shifted_sigmas
@@ -58,6 +59,8 @@ def _video(rgb_u8: np.ndarray) -> torch.Tensor:
 
 
 def stage_vae(args: argparse.Namespace) -> None:
+    if args.vae_train == "decoder" and not args.vae_init:
+        raise One4DInputError("--vae-train decoder fine-tunes an existing VAE; give it with --vae-init.")
     data = np.load(args.work / "data.npz")
     rgb = data["rgb"]
     xyz = None
@@ -97,10 +100,13 @@ def stage_vae(args: argparse.Namespace) -> None:
         if step % 20 == 0 or step == args.vae_steps - 1:
             _log(args.work, "vae", step, loss=loss.item(), l1=l1.item(), psnr=10 * math.log10(4 / max(mse.item(), 1e-12)), kl=kl.item())
     vae.eval()
-    with torch.no_grad():  # latent statistics for normalization, on full clips
-        sample = _video(rgb[: min(64, len(rgb))])
-        z = torch.cat([vae.encode(sample[i : i + 8]).latent_dist.mean for i in range(0, len(sample), 8)])
-    cfg = dict(emb.VAE_CONFIG, latents_mean=z.mean((0, 2, 3, 4)).tolist(), latents_std=z.std((0, 2, 3, 4)).tolist())
+    if args.vae_train == "decoder":  # same encoder: keep its latent statistics bit for bit
+        cfg = emb.read_config(Path(args.vae_init))
+    else:
+        with torch.no_grad():  # latent statistics for normalization, on full clips
+            sample = _video(rgb[: min(64, len(rgb))])
+            z = torch.cat([vae.encode(sample[i : i + 8]).latent_dist.mean for i in range(0, len(sample), 8)])
+        cfg = dict(emb.VAE_CONFIG, latents_mean=z.mean((0, 2, 3, 4)).tolist(), latents_std=z.std((0, 2, 3, 4)).tolist())
     emb.save_component(vae.state_dict(), cfg, args.work / "vae.safetensors")
 
 

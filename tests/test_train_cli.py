@@ -47,3 +47,5 @@ def test_decoder_only_vae_fine_tune_keeps_the_encoder(tmp_path):
     assert enc and dec
     assert all(torch.equal(start[k], tuned[k]) for k in enc)
     assert any(not torch.equal(start[k], tuned[k]) for k in dec)
+    assert read_metadata(work / "vae.safetensors")["config"] == read_metadata(work / "start.safetensors")["config"]
+    assert main(["train", "vae", "--work", str(work), "--vae-steps", "1", "--vae-train", "decoder"]) == 2
