@@ -107,10 +107,13 @@ def _outlier_thresholds(rel_offset: torch.Tensor, mask: torch.Tensor, k: float, 
 
 
 def _focal_candidates(res: Any, focal0: float, image_size: int) -> list[float]:
-    """Start focals to choose from: the median of well-conditioned frames, frame 0's direct fit, and the
-    median of every plausible closed-form focal (noisy pointmaps can leave no frame well-conditioned)."""
-    plausible = np.isfinite(res.focal) & (res.focal > 0.02 * image_size) & (res.focal < 100.0 * image_size)
+    """Start focals to choose from: the median of well-conditioned frames alone when they are at least half
+    of the clip; otherwise also frame 0's direct fit and the median of every plausible closed-form focal
+    (noisy pointmaps can leave few or no frames well-conditioned)."""
     out = [float(np.median(res.focal[res.ok]))] if res.ok.any() else []
+    if 2 * int(res.ok.sum()) >= len(res.ok):
+        return out
+    plausible = np.isfinite(res.focal) & (res.focal > 0.02 * image_size) & (res.focal < 100.0 * image_size)
     if np.isfinite(focal0) and 0.02 * image_size < focal0 < 100.0 * image_size:
         out.append(float(focal0))
     if plausible.any():
