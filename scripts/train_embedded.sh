@@ -17,4 +17,19 @@ one4d train one4d --work "$W" --one4d-steps 1200 --batch 12                     
 cp "$W/one4d.safetensors" "$W/one4d_1200.safetensors"
 one4d train one4d --work "$W" --one4d-steps 1200 --batch 12 --one4d-lr 5e-4 --seed 14 \
   --one4d-init "$W/one4d_1200.safetensors"                                       # continued, ~11 min
+cp "$W/one4d.safetensors" "$W/one4d_2400.safetensors"
+# Decoder-only VAE fine-tuning, mostly on pointmaps: the encoder and latent statistics stay bit for bit, so
+# the latents, the base DiT and the One4D weights above stay valid (~27 min per round on one core).
+cp "$W/vae.safetensors" "$W/vae_round0.safetensors"
+one4d train vae --work "$W" --vae-steps 600 --vae-batch 2 --vae-window 17 --vae-lr 2e-4 --vae-pointmap-share 0.8 \
+  --vae-train decoder --vae-init "$W/vae_round0.safetensors"
+cp "$W/vae.safetensors" "$W/vae_round1.safetensors"
+one4d train vae --work "$W" --vae-steps 600 --vae-batch 2 --vae-window 17 --vae-lr 2e-4 --vae-pointmap-share 0.8 \
+  --vae-train decoder --vae-init "$W/vae_round1.safetensors"
+cp "$W/vae.safetensors" "$W/vae_round2.safetensors"
+one4d train vae --work "$W" --vae-steps 400 --vae-batch 2 --vae-window 17 --vae-lr 2e-4 --vae-pointmap-share 0.8 \
+  --vae-train decoder --vae-init "$W/vae_round2.safetensors"
+# Longer One4D run from the 2,400-step weights (~80 min on one core beside the VAE rounds).
+one4d train one4d --work "$W" --one4d-steps 8000 --batch 12 --one4d-lr 1e-3 --seed 34 --checkpoint-every 500 \
+  --one4d-init "$W/one4d_2400.safetensors"
 one4d train ablation --work "$W" --ablation-steps 300 --batch 12 --ablation-scenes 3 --eval-steps 20   # optional
