@@ -94,17 +94,26 @@ def run_suite(pipe, scenes: int, modes: tuple[str, ...], settings: SamplerSettin
     return out
 
 
+def scene_clip(scene):
+    """A scene's RGB video and normalized pointmap video as a VAE batch ``[2, 3, F, H, W]`` in [-1, 1],
+    with the pointmap's :class:`~one4d.pointmap.Normalization`."""
+    from .pointmap import fit_normalization, normalize
+
+    norm = fit_normalization(scene.points, scene.valid)
+    clip = torch.from_numpy(np.stack([scene.rgb * 2 - 1, normalize(scene.points, norm)])).permute(0, 4, 1, 2, 3)
+    return clip.float(), norm
+
+
 def codec_report(codec, scenes: int) -> dict[str, float]:
     """How well the VAE reconstructs held-out RGB clips and normalized pointmap clips it never trained on."""
     from .data import HELDOUT_SEEDS, render_scene
     from .metrics import depth_metrics
-    from .pointmap import denormalize, fit_normalization, normalize
+    from .pointmap import denormalize, normalize
 
     rows = []
     for i in range(scenes):
         sc = render_scene(HELDOUT_SEEDS[i])
-        norm = fit_normalization(sc.points, sc.valid)
-        clip = torch.from_numpy(np.stack([sc.rgb * 2 - 1, normalize(sc.points, norm)])).permute(0, 4, 1, 2, 3)
+        clip, norm = scene_clip(sc)
         with torch.no_grad():
             rec = codec.decode(codec.encode(clip)).permute(0, 2, 3, 4, 1).numpy()
         pts = denormalize(rec[1], norm)
@@ -125,7 +134,7 @@ def coupling_report(pipe, scenes: int, sigmas: tuple[float, ...] = (0.5, 0.9), s
     ignores the video (DLC's links carry nothing), a large gap means it reconstructs from the video.
     """
     from .data import HELDOUT_SEEDS, render_scene
-    from .pointmap import fit_normalization, normalize
+    from .pipeline import pad_text
     from .umc import build_mask
 
     if scenes < 2:
@@ -134,12 +143,11 @@ def coupling_report(pipe, scenes: int, sigmas: tuple[float, ...] = (0.5, 0.9), s
     with torch.no_grad():
         for i in range(scenes):
             sc = render_scene(HELDOUT_SEEDS[i])
-            f, h, w = sc.rgb.shape[:3]
-            video = torch.from_numpy(np.stack([sc.rgb * 2 - 1, normalize(sc.points, fit_normalization(sc.points, sc.valid))]))
-            lat = pipe.codec.encode(video.permute(0, 4, 1, 2, 3).float())
+            lat = pipe.codec.encode(scene_clip(sc)[0])  # the full-video conditioning latents are the RGB latents
             rgb.append(lat[:1])
             xyz.append(lat[1:])
-            ctx.append(pipe.condition(f, h, w, torch.from_numpy(sc.rgb), list(range(f)), prompt=sc.caption).context)
+            ctx.append(pad_text(pipe.encode_text(sc.caption), pipe.text_length))
+    f = sc.rgb.shape[0]
     rgb, xyz, ctx = torch.cat(rgb), torch.cat(xyz), torch.cat(ctx)
     mask = build_mask(list(range(f)), f, tuple(rgb.shape[-2:]), batch=scenes)
     gen = torch.Generator().manual_seed(seed)

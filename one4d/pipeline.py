@@ -121,8 +121,8 @@ class One4DPipeline:
                 "use the Wan umT5 text encoder (CLIPLoader type 'wan') for Wan backbones."
             )
         n = self.text_length
-        return Conditioning(num_frames, height, width, indices, mask, cond_lat, _pad_text(context, n),
-                            None if negative_context is None else _pad_text(negative_context, n), clip_context)
+        return Conditioning(num_frames, height, width, indices, mask, cond_lat, pad_text(context, n),
+                            None if negative_context is None else pad_text(negative_context, n), clip_context)
 
     def generate(
         self,
@@ -140,7 +140,7 @@ class One4DPipeline:
         return assemble_result(rgb.astype(np.float32), pts.astype(np.float32), cond.indices, recover)
 
 
-def _pad_text(ctx: torch.Tensor, length: int = TEXT_LEN) -> torch.Tensor:
+def pad_text(ctx: torch.Tensor, length: int = TEXT_LEN) -> torch.Tensor:
     """Zero-pad (or cut) a text context to ``length`` tokens (Wan convention: 512)."""
     ctx = ctx if ctx.ndim == 3 else ctx[None]
     if ctx.shape[1] >= length:

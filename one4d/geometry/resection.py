@@ -12,10 +12,10 @@ rotation (SVD), center = -R^T t.
 
 A frame is flagged ill-conditioned when the DLT null space is not one-dimensional (planar or nearly
 planar scene, too few points: the second-smallest eigenvalue is below 5x the smallest or numerically
-zero) or the focal is implausible; the caller then solves its pose with the known focal by RANSAC PnP
-(:func:`pose_from_focal`), which planes do not trouble. :func:`focal_on_axis` is the direct "robust least squares over pixel rays" estimate
-for a frame whose points are already in its own camera (frame 0, by the world convention); it is used
-as the focal of last resort.
+zero) or the focal is implausible; the caller then solves its pose with the known focal by PnP
+(:func:`pose_from_focal`), which planes do not trouble. :func:`focal_on_axis` fits focal and axial
+offset for frame 0, whose camera looks down +z from a point on the z axis (world = frame-0 camera, up to
+the normalization's shift along z); it is one of the start focals the caller chooses from.
 """
 from __future__ import annotations
 
@@ -35,16 +35,6 @@ class Resection:
     center: np.ndarray
     ok: np.ndarray
     residual_px: np.ndarray
-
-
-def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    """Weighted median of 1D ``values`` (the minimizer of sum w |v - m|)."""
-    order = np.argsort(values)
-    v, w = values[order], weights[order]
-    cw = np.cumsum(w)
-    if cw[-1] <= 0:
-        return float("nan")
-    return float(v[np.searchsorted(cw, 0.5 * cw[-1])])
 
 
 def focal_on_axis(
