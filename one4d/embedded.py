@@ -90,5 +90,25 @@ def load_embedded_dit(path: Path | None = None):
     return dit.eval().requires_grad_(False), DitVariant(cfg, "one4d-embedded")
 
 
+COMPONENTS = ("vae.safetensors", "dit.safetensors", "one4d.safetensors")
+
+
 def embedded_available() -> bool:
-    return all((ASSET_DIR / n).is_file() for n in ("vae.safetensors", "dit.safetensors", "one4d.safetensors"))
+    return all((ASSET_DIR / n).is_file() for n in COMPONENTS)
+
+
+def model_dir(spec: str) -> Path:
+    """The folder of an embedded-style model: ``embedded`` (the shipped one) or a folder holding the three
+    component files, such as the ``--work`` folder of ``one4d train``."""
+    if spec == "embedded":
+        if not embedded_available():
+            raise One4DInputError("the embedded model files are missing from one4d/assets/embedded; reinstall the pack.")
+        return ASSET_DIR
+    path = Path(spec)
+    missing = [n for n in COMPONENTS if not (path / n).is_file()]
+    if missing:
+        raise One4DInputError(
+            f"model '{spec}' is not 'embedded' nor a folder with {', '.join(COMPONENTS)} (missing: {', '.join(missing)}); "
+            "give the --work folder of `one4d train` after its one4d stage, or 'embedded'."
+        )
+    return path

@@ -165,16 +165,18 @@ def coupling_report(pipe, scenes: int, sigmas: tuple[float, ...] = (0.5, 0.9), s
     return out
 
 
-def untrained_pipeline():
-    """The embedded base model with freshly initialized (zero) One4D adapters and links."""
+def untrained_pipeline(model: str = "embedded"):
+    """The model's base DiT with freshly initialized (zero) One4D adapters and links."""
     from . import embedded as emb
     from .codec import VideoCodec
     from .dlc import DLCConfig, One4DModel
     from .pipeline import One4DPipeline
 
-    dit, variant = emb.load_embedded_dit()
-    model = One4DModel(dit, variant, DLCConfig(rank=emb.RANK)).eval()
-    return One4DPipeline(model, VideoCodec(emb.load_embedded_vae()), emb.HashTextEncoder(variant.config["text_dim"]))
+    folder = emb.model_dir(model)
+    dit, variant = emb.load_embedded_dit(folder / "dit.safetensors")
+    one4d = One4DModel(dit, variant, DLCConfig(rank=emb.RANK)).eval()
+    return One4DPipeline(one4d, VideoCodec(emb.load_embedded_vae(folder / "vae.safetensors")),
+                         emb.HashTextEncoder(variant.config["text_dim"]))
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -187,10 +189,11 @@ def evaluate(args: argparse.Namespace) -> int:
         raise One4DInputError(f"unknown mode {bad[0]!r}; choose from {', '.join(MODES)}.")
     torch.set_num_threads(args.threads)
     settings = SamplerSettings(steps=args.steps, guidance=args.guidance, shift=args.shift, seed=args.seed)
-    results = run_suite(One4DPipeline.embedded(), args.scenes, modes, settings)
+    pipe = One4DPipeline.embedded(args.model)
+    results = run_suite(pipe, args.scenes, modes, settings)
     table: dict[str, dict] = {f"one4d/{m}": v for m, v in results.items()}
     if args.baselines:
-        untrained = run_suite(untrained_pipeline(), args.scenes, modes, settings, with_base=False)
+        untrained = run_suite(untrained_pipeline(args.model), args.scenes, modes, settings, with_base=False)
         table.update({f"untrained/{m}": v for m, v in untrained.items()})
         const = _mean([constant_depth_metrics(render_scene(HELDOUT_SEEDS[i])) for i in range(args.scenes)])
         table["constant-depth"] = {k: const.get(k) for k in METRICS}
@@ -203,13 +206,10 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.baselines:
         doc["baselines"] = {k: v for k, v in table.items() if not k.startswith("one4d/")}
     if args.vae:
-        from . import embedded as emb
-        from .codec import VideoCodec
-
-        doc["vae"] = codec_report(VideoCodec(emb.load_embedded_vae()), args.scenes)
+        doc["vae"] = codec_report(pipe.codec, args.scenes)
         print("vae (held-out reconstruction): " + ", ".join(f"{k} {v:.4f}" for k, v in doc["vae"].items()), file=stream)
     if args.coupling:
-        doc["coupling"] = coupling_report(One4DPipeline.embedded(), args.scenes)
+        doc["coupling"] = coupling_report(pipe, args.scenes)
         print("coupling (xyz x0 MSE, own video vs another scene's): " + ", ".join(
             f"{k} {v['own']:.4f} vs {v['swapped']:.4f}" for k, v in doc["coupling"].items()), file=stream)
     if args.json:
@@ -226,6 +226,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vae", action="store_true", help="also report the VAE's RGB and pointmap reconstruction")
     p.add_argument("--coupling", action="store_true",
                    help="also report how much the pointmap prediction depends on the RGB video (see coupling_report)")
+    p.add_argument("--model", default="embedded",
+                   help="'embedded' (the shipped model) or a folder with vae/dit/one4d.safetensors, e.g. a `one4d train` --work folder")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--guidance", type=float, default=3.0)
     p.add_argument("--shift", type=float, default=3.0)

@@ -50,14 +50,13 @@ class One4DPipeline:
     extras: list[tuple[str, float]] = field(default_factory=list)
 
     @classmethod
-    def embedded(cls, asset_dir: Path | None = None) -> "One4DPipeline":
-        """The small trained model shipped in the package (CPU, 17 x 64 x 64)."""
+    def embedded(cls, model: str = "embedded") -> "One4DPipeline":
+        """The small trained model shipped in the package (CPU, 17 x 64 x 64), or one like it in the folder
+        ``model`` (see :func:`one4d.embedded.model_dir`)."""
         from . import embedded as emb
         from .weights import build_one4d
 
-        d = asset_dir or emb.ASSET_DIR
-        if not emb.embedded_available() and asset_dir is None:
-            raise One4DInputError("the embedded model files are missing from one4d/assets/embedded; reinstall the pack.")
+        d = emb.model_dir(model)
         dit, variant = emb.load_embedded_dit(d / "dit.safetensors")
         model = build_one4d(dit, variant, d / "one4d.safetensors").eval()
         codec = VideoCodec(emb.load_embedded_vae(d / "vae.safetensors"))

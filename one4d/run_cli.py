@@ -89,13 +89,12 @@ def run(args: argparse.Namespace) -> int:
     from . import embedded as emb
     from .pipeline import One4DPipeline
 
-    if args.model != "embedded":
-        raise One4DInputError("`one4d run` drives the embedded model; real Wan checkpoints run through the ComfyUI nodes.")
+    emb.model_dir(args.model)  # a wrong --model fails before the inputs are read
     frames, height, width = emb.FRAMES, emb.HEIGHT, emb.WIDTH
     images, indices = gather_inputs(args, frames, height, width)
     torch.manual_seed(args.seed)
     t0 = time.time()
-    pipe = One4DPipeline.embedded()
+    pipe = One4DPipeline.embedded(args.model)
     cond = pipe.condition(frames, height, width, torch.from_numpy(images) if len(indices) else None, indices,
                           prompt=args.text, negative_prompt=args.negative)
     settings = SamplerSettings(steps=args.steps, guidance=args.guidance, shift=args.shift, scheduler=args.scheduler, seed=args.seed)
@@ -118,7 +117,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--indices", help="frame indices of --frames, e.g. '0,8,16' (or first / all / even:N)")
     p.add_argument("--text", default="", help="prompt (the embedded model knows words like 'red sphere', 'checkered room')")
     p.add_argument("--negative", default="", help="negative prompt")
-    p.add_argument("--model", default="embedded", help="'embedded' (the shipped CPU model)")
+    p.add_argument("--model", default="embedded",
+                   help="'embedded' (the shipped CPU model) or a folder with its three files, e.g. a `one4d train` --work folder; "
+                        "real Wan checkpoints run through the ComfyUI nodes")
     p.add_argument("--out", default="out", help="output folder")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--guidance", type=float, default=3.0)

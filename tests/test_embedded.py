@@ -114,6 +114,35 @@ def test_eval_json_schema(capsys):
     assert doc["text"]["rgb_psnr"] is None and doc["full"]["rgb_psnr"] > 5
 
 
+def test_eval_and_run_take_a_model_folder(tmp_path, capsys):
+    """``--model FOLDER`` evaluates the weights in that folder (here: the shipped base with untrained
+    adapters, which must score exactly like the untrained baseline), and a wrong folder is named."""
+    import shutil
+
+    from one4d.eval_cli import untrained_pipeline
+    from one4d.weights import save_one4d
+
+    folder = tmp_path / "work"
+    folder.mkdir()
+    for name in ("vae.safetensors", "dit.safetensors"):
+        shutil.copy(emb.ASSET_DIR / name, folder / name)
+    save_one4d(untrained_pipeline().model, folder / "one4d.safetensors")
+    args = ["eval", "--json", "--scenes", "1", "--steps", "2", "--modes", "full"]
+    assert main([*args, "--model", str(folder)]) == 0
+    mine = json.loads(capsys.readouterr().out)["full"]
+    assert main(args) == 0
+    shipped = json.loads(capsys.readouterr().out)["full"]
+    reference = evaluate_scene(untrained_pipeline(), render_scene(HELDOUT_SEEDS[0]), "full", SamplerSettings(steps=2, guidance=3.0, seed=0))
+    assert mine["depth_absrel"] == pytest.approx(reference["depth_absrel"], rel=1e-6)
+    assert mine["depth_absrel"] != pytest.approx(shipped["depth_absrel"], rel=1e-3)
+    (folder / "one4d.safetensors").unlink()
+    img = str(emb.ASSET_DIR.parent / "sample.png")
+    assert main(["run", "--image", img, "--model", str(folder), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "missing: one4d.safetensors" in err and "--work folder" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_degenerate_generated_pointmap_falls_back_to_fixed_cameras():
     from one4d.pipeline import assemble_result
 
