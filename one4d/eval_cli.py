@@ -218,6 +218,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
+    from . import embedded as emb
+
     p.description = __doc__.splitlines()[0]
     p.add_argument("--json", action="store_true", help="one JSON object {mode: {metric: value}} on stdout")
     p.add_argument("--scenes", type=int, default=8, help="held-out scenes per mode")
@@ -229,7 +231,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="embedded",
                    help="'embedded' (the shipped model) or a folder with vae/dit/one4d.safetensors, e.g. a `one4d train` --work folder")
     p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--guidance", type=float, default=emb.GUIDANCE, help="classifier-free guidance (1: none)")
     p.add_argument("--shift", type=float, default=3.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)

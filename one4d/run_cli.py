@@ -110,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
+    from . import embedded as emb
+
     p.description = __doc__.splitlines()[0]
     p.add_argument("--image", help="one image: 4D generation from a single image")
     p.add_argument("--video", help="a video: 4D reconstruction from all frames")
@@ -122,7 +124,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                         "real Wan checkpoints run through the ComfyUI nodes")
     p.add_argument("--out", default="out", help="output folder")
     p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--guidance", type=float, default=emb.GUIDANCE, help="classifier-free guidance (1: none)")
     p.add_argument("--shift", type=float, default=3.0)
     p.add_argument("--scheduler", default="unipc", choices=("unipc", "euler"))
     p.add_argument("--seed", type=int, default=0)

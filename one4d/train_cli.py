@@ -270,7 +270,7 @@ def stage_ablation(args: argparse.Namespace) -> None:
         "channel": lambda d, v: ChannelConcatModel(d, v, emb.RANK),
         "width": lambda d, v: WidthConcatModel(d, v, emb.RANK),
     }
-    settings = SamplerSettings(steps=args.eval_steps, guidance=3.0, seed=0)
+    settings = SamplerSettings(steps=args.eval_steps, guidance=emb.GUIDANCE, seed=0)
     report = {}
     for name, build in builders.items():
         torch.manual_seed(0)

@@ -313,6 +313,9 @@ def _cond_values(width: int, height: int, length: int, indices: str, prompt: str
 
 
 def embedded_image_to_4d() -> Graph:
+    sys.path.insert(0, str(ROOT))
+    from one4d.embedded import GUIDANCE
+
     g = Graph("one4d_embedded_cpu", "One4D embedded model: image to 4D on a CPU",
               "The pack's own small One4D model (17 frames, 64x64): no downloads, under a minute on a CPU. The sample image "
               "is copied into ComfyUI's input folder when the pack loads.")
@@ -320,7 +323,7 @@ def embedded_image_to_4d() -> Graph:
     image = g.add("LoadImage", 1, 0, {"image": "one4d_sample.png"}, size=(340, 360))
     cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(64, 64, 17, "first", SAMPLE_CAPTION), size=(360, 420),
                  model=(model, 0), images=(image, 0))
-    _tail(g, model, cond, "one4d/embedded", seed=0, steps=20, guidance=3.0, fps=8.0, preview_images=True)
+    _tail(g, model, cond, "one4d/embedded", seed=0, steps=20, guidance=GUIDANCE, fps=8.0, preview_images=True)
     return g
 
 

@@ -50,7 +50,7 @@ def test_full_video_reconstruction_beats_baselines_and_keeps_rgb(pipe):
     for index in (0, 1):
         assert HELDOUT_SEEDS[index] not in TRAIN_SEEDS
         scene = render_scene(HELDOUT_SEEDS[index])
-        rows.append(evaluate_scene(pipe, scene, "full", SamplerSettings(steps=20, guidance=3.0, seed=0)))
+        rows.append(evaluate_scene(pipe, scene, "full", SamplerSettings(steps=20, guidance=emb.GUIDANCE, seed=0)))
         const.append(constant_depth_metrics(scene)["depth_absrel"])
     absrel = np.mean([r["depth_absrel"] for r in rows])
     delta = np.mean([r["delta_1_25"] for r in rows])
@@ -132,7 +132,7 @@ def test_eval_and_run_take_a_model_folder(tmp_path, capsys):
     mine = json.loads(capsys.readouterr().out)["full"]
     assert main(args) == 0
     shipped = json.loads(capsys.readouterr().out)["full"]
-    reference = evaluate_scene(untrained_pipeline(), render_scene(HELDOUT_SEEDS[0]), "full", SamplerSettings(steps=2, guidance=3.0, seed=0))
+    reference = evaluate_scene(untrained_pipeline(), render_scene(HELDOUT_SEEDS[0]), "full", SamplerSettings(steps=2, guidance=emb.GUIDANCE, seed=0))
     assert mine["depth_absrel"] == pytest.approx(reference["depth_absrel"], rel=1e-6)
     assert mine["depth_absrel"] != pytest.approx(shipped["depth_absrel"], rel=1e-3)
     (folder / "one4d.safetensors").unlink()
