@@ -3,7 +3,8 @@
 Suite: procedural scenes with seeds ``HELDOUT_START + i`` (never used in training), 17 x 64 x 64.
 Modes: ``full`` (all frames observed: reconstruction), ``sparse25`` (first, last and evenly spaced frames,
 a quarter of the clip), ``single`` (frame 0: image-to-4D), ``text`` (caption only). Every mode gets the
-scene's caption as prompt.
+scene's caption as prompt. ``--split train`` runs the same measurements on training scenes instead: the
+gap between the two tells a model that does not fit its data from one that does not generalize.
 
 Metrics per mode, averaged over scenes: depth AbsRel and delta<1.25 of the recovered depth after one
 median-scale alignment per sequence (MonST3R/Geo4D protocol, :mod:`one4d.metrics`), camera ATE /
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -84,12 +85,23 @@ def _mean(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def run_suite(pipe, scenes: int, modes: tuple[str, ...], settings: SamplerSettings, with_base: bool = True) -> dict[str, dict]:
-    from .data import HELDOUT_SEEDS, render_scene
+def suite_seeds(count: int, split: str = "heldout", first: int = 0) -> list[int]:
+    """``count`` scene seeds from position ``first`` of the held-out seeds (the suite) or the training seeds."""
+    from .data import HELDOUT_SEEDS, TRAIN_SEEDS
+
+    if split not in ("heldout", "train"):
+        raise One4DInputError(f"split '{split}' is unknown; use 'heldout' (the suite) or 'train' (to check the fit).")
+    if count < 1 or first < 0:
+        raise One4DInputError(f"--scenes {count} / --first-scene {first}: give at least 1 scene and a position >= 0.")
+    return list({"heldout": HELDOUT_SEEDS, "train": TRAIN_SEEDS}[split][first : first + count])
+
+
+def run_suite(pipe, seeds: Sequence[int], modes: tuple[str, ...], settings: SamplerSettings, with_base: bool = True) -> dict[str, dict]:
+    from .data import render_scene
 
     out = {}
     for mode in modes:
-        rows = [evaluate_scene(pipe, render_scene(HELDOUT_SEEDS[i]), mode, settings, with_base) for i in range(scenes)]
+        rows = [evaluate_scene(pipe, render_scene(s), mode, settings, with_base) for s in seeds]
         out[mode] = _mean(rows)
     return out
 
@@ -104,15 +116,15 @@ def scene_clip(scene):
     return clip.float(), norm
 
 
-def codec_report(codec, scenes: int) -> dict[str, float]:
-    """How well the VAE reconstructs held-out RGB clips and normalized pointmap clips it never trained on."""
-    from .data import HELDOUT_SEEDS, render_scene
+def codec_report(codec, seeds: Sequence[int]) -> dict[str, float]:
+    """How well the VAE reconstructs the RGB clips and normalized pointmap clips of the given scenes."""
+    from .data import render_scene
     from .metrics import depth_metrics
     from .pointmap import denormalize, normalize
 
     rows = []
-    for i in range(scenes):
-        sc = render_scene(HELDOUT_SEEDS[i])
+    for s in seeds:
+        sc = render_scene(s)
         clip, norm = scene_clip(sc)
         with torch.no_grad():
             rec = codec.decode(codec.encode(clip)).permute(0, 2, 3, 4, 1).numpy()
@@ -125,24 +137,25 @@ def codec_report(codec, scenes: int) -> dict[str, float]:
     return _mean(rows)
 
 
-def coupling_report(pipe, scenes: int, sigmas: tuple[float, ...] = (0.5, 0.9), seed: int = 0) -> dict[str, dict[str, float]]:
+def coupling_report(pipe, seeds: Sequence[int], sigmas: tuple[float, ...] = (0.5, 0.9), seed: int = 0) -> dict[str, dict[str, float]]:
     """How much the XYZ branch uses the RGB video: full-video conditioning, one denoising prediction.
 
-    For held-out scenes, the clean pointmap latents are noised to each sigma and the model predicts them
+    For each scene, the clean pointmap latents are noised to each sigma and the model predicts them
     back (``x0 = x_t - sigma * v``) twice: with the scene's own RGB video as conditioning and with another
     scene's. The mean squared x0 error of both is reported; equal values mean the pointmap prediction
     ignores the video (DLC's links carry nothing), a large gap means it reconstructs from the video.
     """
-    from .data import HELDOUT_SEEDS, render_scene
+    from .data import render_scene
     from .pipeline import pad_text
     from .umc import build_mask
 
+    scenes = len(seeds)
     if scenes < 2:
         raise One4DInputError("--coupling needs at least 2 scenes (it swaps the videos between scenes).")
     rgb, xyz, ctx = [], [], []
     with torch.no_grad():
-        for i in range(scenes):
-            sc = render_scene(HELDOUT_SEEDS[i])
+        for s in seeds:
+            sc = render_scene(s)
             lat = pipe.codec.encode(scene_clip(sc)[0])  # the full-video conditioning latents are the RGB latents
             rgb.append(lat[:1])
             xyz.append(lat[1:])
@@ -180,7 +193,7 @@ def untrained_pipeline(model: str = "embedded"):
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from .data import HELDOUT_SEEDS, render_scene
+    from .data import render_scene
     from .pipeline import One4DPipeline
 
     modes = tuple(args.modes.split(",")) if args.modes else MODES
@@ -190,12 +203,13 @@ def evaluate(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     settings = SamplerSettings(steps=args.steps, guidance=args.guidance, shift=args.shift, seed=args.seed)
     pipe = One4DPipeline.embedded(args.model)
-    results = run_suite(pipe, args.scenes, modes, settings)
+    seeds = suite_seeds(args.scenes, args.split, args.first_scene)
+    results = run_suite(pipe, seeds, modes, settings)
     table: dict[str, dict] = {f"one4d/{m}": v for m, v in results.items()}
     if args.baselines:
-        untrained = run_suite(untrained_pipeline(args.model), args.scenes, modes, settings, with_base=False)
+        untrained = run_suite(untrained_pipeline(args.model), seeds, modes, settings, with_base=False)
         table.update({f"untrained/{m}": v for m, v in untrained.items()})
-        const = _mean([constant_depth_metrics(render_scene(HELDOUT_SEEDS[i])) for i in range(args.scenes)])
+        const = _mean([constant_depth_metrics(render_scene(s)) for s in seeds])
         table["constant-depth"] = {k: const.get(k) for k in METRICS}
     stream = sys.stderr if args.json else sys.stdout
     print(f"{'model/mode':<18}" + "".join(f"{m:>14}" for m in METRICS), file=stream)
@@ -206,10 +220,10 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.baselines:
         doc["baselines"] = {k: v for k, v in table.items() if not k.startswith("one4d/")}
     if args.vae:
-        doc["vae"] = codec_report(pipe.codec, args.scenes)
+        doc["vae"] = codec_report(pipe.codec, seeds)
         print("vae (held-out reconstruction): " + ", ".join(f"{k} {v:.4f}" for k, v in doc["vae"].items()), file=stream)
     if args.coupling:
-        doc["coupling"] = coupling_report(pipe, args.scenes)
+        doc["coupling"] = coupling_report(pipe, seeds)
         print("coupling (xyz x0 MSE, own video vs another scene's): " + ", ".join(
             f"{k} {v['own']:.4f} vs {v['swapped']:.4f}" for k, v in doc["coupling"].items()), file=stream)
     if args.json:
@@ -222,7 +236,11 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
     p.description = __doc__.splitlines()[0]
     p.add_argument("--json", action="store_true", help="one JSON object {mode: {metric: value}} on stdout")
-    p.add_argument("--scenes", type=int, default=8, help="held-out scenes per mode")
+    p.add_argument("--scenes", type=int, default=8, help="scenes per mode")
+    p.add_argument("--split", choices=("heldout", "train"), default="heldout",
+                   help="held-out scenes (the suite) or training scenes (to check how well the model fits its data)")
+    p.add_argument("--first-scene", type=int, default=0,
+                   help="start at this position of the split's seeds (e.g. 100: held-out scenes kept for validation)")
     p.add_argument("--modes", default="", help=f"comma-separated subset of {', '.join(MODES)}")
     p.add_argument("--baselines", action="store_true", help="also evaluate the untrained model and constant depth")
     p.add_argument("--vae", action="store_true", help="also report the VAE's RGB and pointmap reconstruction")

@@ -261,7 +261,7 @@ def stage_one4d(args: argparse.Namespace) -> None:
 def stage_ablation(args: argparse.Namespace) -> None:
     """DLC vs. channel concatenation vs. width-wise concatenation: same data, steps, batch and lr."""
     from .ablation import ChannelConcatModel, WidthConcatModel
-    from .eval_cli import run_suite
+    from .eval_cli import run_suite, suite_seeds
     from .pipeline import One4DPipeline
 
     codec = VideoCodec(emb.load_embedded_vae(args.work / "vae.safetensors"))
@@ -280,7 +280,7 @@ def stage_ablation(args: argparse.Namespace) -> None:
                                      args.batch, args.work, f"ablation-{name}", 5)
         pipe = One4DPipeline(model, codec, emb.HashTextEncoder(variant.config["text_dim"]))
         with_base = name == "dlc"  # the base model is the same for every variant: measure it once
-        res = run_suite(pipe, args.ablation_scenes, ("full", "single"), settings, with_base=with_base)
+        res = run_suite(pipe, suite_seeds(args.ablation_scenes), ("full", "single"), settings, with_base=with_base)
         report[name] = {"train_seconds": seconds, "trainable_params": sum(p.numel() for p in model.trainable_parameters()), **res}
         _log(args.work, "ablation", -1, variant=name, **{f"{m}_{k}": v for m, r in res.items() for k, v in r.items()})
     (args.work / "ablation.json").write_text(json.dumps(report, indent=1))

@@ -143,6 +143,18 @@ def test_eval_and_run_take_a_model_folder(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_suite_seeds_pick_the_split():
+    from one4d.eval_cli import suite_seeds
+
+    assert suite_seeds(3) == [HELDOUT_SEEDS[0], HELDOUT_SEEDS[1], HELDOUT_SEEDS[2]]
+    assert suite_seeds(2, "heldout", 100) == [HELDOUT_SEEDS[100], HELDOUT_SEEDS[101]]
+    assert suite_seeds(2, "train") == [0, 1] and all(s in TRAIN_SEEDS for s in suite_seeds(4, "train", 10))
+    with pytest.raises(One4DInputError, match="split 'val'"):
+        suite_seeds(2, "val")
+    with pytest.raises(One4DInputError, match="at least 1 scene"):
+        suite_seeds(0)
+
+
 def test_degenerate_generated_pointmap_falls_back_to_fixed_cameras():
     from one4d.pipeline import assemble_result
 
@@ -156,11 +168,11 @@ def test_degenerate_generated_pointmap_falls_back_to_fixed_cameras():
 def test_coupling_report_sees_the_links(pipe):
     """With zero links the pointmap prediction cannot depend on the video (own == swapped); the shipped
     model's does: its pointmap error is lower with the scene's own video than with another scene's."""
-    from one4d.eval_cli import coupling_report, untrained_pipeline
+    from one4d.eval_cli import coupling_report, suite_seeds, untrained_pipeline
 
-    untrained = coupling_report(untrained_pipeline(), 2, sigmas=(0.9,))["sigma_0.9"]
+    untrained = coupling_report(untrained_pipeline(), suite_seeds(2), sigmas=(0.9,))["sigma_0.9"]
     assert abs(untrained["own"] - untrained["swapped"]) < 1e-6 * untrained["own"]
-    trained = coupling_report(pipe, 2, sigmas=(0.9,))["sigma_0.9"]
+    trained = coupling_report(pipe, suite_seeds(2), sigmas=(0.9,))["sigma_0.9"]
     assert trained["own"] < 0.97 * trained["swapped"], trained
     with pytest.raises(One4DInputError, match="at least 2 scenes"):
-        coupling_report(pipe, 1)
+        coupling_report(pipe, suite_seeds(1))
