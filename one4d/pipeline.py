@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -58,9 +57,9 @@ class One4DPipeline:
 
         d = emb.model_dir(model)
         dit, variant = emb.load_embedded_dit(d / "dit.safetensors")
-        model = build_one4d(dit, variant, d / "one4d.safetensors").eval()
+        one4d = build_one4d(dit, variant, d / "one4d.safetensors").eval()
         codec = VideoCodec(emb.load_embedded_vae(d / "vae.safetensors"))
-        return cls(model, codec, emb.HashTextEncoder(variant.config["text_dim"]))
+        return cls(one4d, codec, emb.HashTextEncoder(variant.config["text_dim"]))
 
     @property
     def text_length(self) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import embedded as emb
-from .backbone import DitVariant, build_dit, build_vae
+from .backbone import build_dit, build_vae
 from .codec import VideoCodec
 from .dlc import DLCConfig, One4DModel
 from .errors import One4DInputError
