@@ -50,7 +50,7 @@ _FP8 = (torch.float8_e4m3fn, torch.float8_e5m2)
 def embedded_dir() -> Path:
     """Where the embedded model's files are (``ONE4D_EMBEDDED_DIR`` overrides, e.g. a model retrained with
     ``one4d train``)."""
-    from one4d import embedded as emb
+    from one4d.training import recipe as emb
 
     d = Path(os.environ.get("ONE4D_EMBEDDED_DIR") or emb.ASSET_DIR)
     missing = [n for n in ("vae.safetensors", "dit.safetensors", "one4d.safetensors") if not (d / n).is_file()]
@@ -166,7 +166,7 @@ def get_dit(dit_name: str, dtype_choice: str, storage: str) -> DitEntry:
     entry = DitEntry(key, dit_name, _dit_loader(path, embedded, dtype, storage), dtype)
     entry.load()
     if embedded:
-        from one4d.embedded import HashTextEncoder
+        from one4d.training.recipe import HashTextEncoder
 
         entry.text_encoder = HashTextEncoder(entry.variant.config["text_dim"])
     _DIT = entry
@@ -176,7 +176,7 @@ def get_dit(dit_name: str, dtype_choice: str, storage: str) -> DitEntry:
 def _dit_loader(path: Path, embedded: bool, dtype: torch.dtype, storage: str) -> Callable[[], tuple]:
     def load():
         if embedded:
-            from one4d.embedded import load_embedded_dit
+            from one4d.training.recipe import load_embedded_dit
 
             dit, variant = load_embedded_dit(path)
             return (dit if next(dit.parameters()).dtype == dtype else dit.to(dtype)), variant
@@ -208,7 +208,7 @@ def get_vae(vae_name: str) -> VaeEntry:
     from one4d.codec import VideoCodec
 
     if embedded:
-        from one4d.embedded import load_embedded_vae
+        from one4d.training.recipe import load_embedded_vae
 
         vae = load_embedded_vae(path)
     else:

@@ -49,7 +49,7 @@ def _check_pointmap(pointmap) -> PointmapData:
 
 
 def _payload(path: Path, pm: PointmapData, max_points_per_frame: int, fps: float) -> dict:
-    from one4d.preview import write_preview_payload
+    from one4d.export.preview_payload import write_preview_payload
 
     cams = pm.cameras
     return write_preview_payload(path, pm.points, _colors_u8(pm), pm.valid, None if cams is None else cams.K,

@@ -51,8 +51,8 @@ class One4DPipeline:
     @classmethod
     def embedded(cls, model: str = "embedded") -> "One4DPipeline":
         """The small trained model shipped in the package (CPU, 17 x 64 x 64), or one like it in the folder
-        ``model`` (see :func:`one4d.embedded.model_dir`)."""
-        from . import embedded as emb
+        ``model`` (see :func:`one4d.training.recipe.model_dir`)."""
+        from .training import recipe as emb
         from .weights import build_one4d
 
         d = emb.model_dir(model)

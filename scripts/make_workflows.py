@@ -314,7 +314,7 @@ def _cond_values(width: int, height: int, length: int, indices: str, prompt: str
 
 def embedded_image_to_4d() -> Graph:
     sys.path.insert(0, str(ROOT))
-    from one4d.embedded import GUIDANCE
+    from one4d.training.recipe import GUIDANCE
 
     g = Graph("one4d_embedded_cpu", "One4D embedded model: image to 4D on a CPU",
               "The pack's own small One4D model (17 frames, 64x64): no downloads, under a minute on a CPU. The sample image "

@@ -46,7 +46,7 @@ class GetVideoComponents:
     FUNCTION = "get"
 
     def get(self, video):
-        from one4d.media import read_video
+        from one4d.export.sheet import read_video
 
         frames = read_video(video, 128, 128, 17)
         return torch.from_numpy(frames), None, 8.0
@@ -56,7 +56,7 @@ class CLIPLoader:
     FUNCTION = "load"
 
     def load(self, clip_name, type, device="default"):  # noqa: A002
-        from one4d.embedded import HashTextEncoder
+        from one4d.training.recipe import HashTextEncoder
 
         assert type == "wan"
         return (HashTextEncoder(64),)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from one4d.ablation import ChannelConcatModel, WidthConcatModel
+from one4d.training.ablation import ChannelConcatModel, WidthConcatModel
 from one4d.backbone import DIT_PRESETS, DitVariant, build_dit
-from one4d.train import StepSettings, flow_matching_loss
+from one4d.training.loop import StepSettings, flow_matching_loss
 from one4d.umc import build_mask
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from one4d.errors import One4DInputError
 from one4d.geometry import Sim3, make_sequence, plan_windows, recover_cameras, robust_umeyama, stitch_windows, umeyama
-from one4d.metrics import ate
+from one4d.evaluation.metrics import ate
 
 
 def random_sim3(rng: np.random.Generator, scale_range=(0.3, 3.0)) -> Sim3:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from one4d.errors import One4DInputError
-from one4d.metrics import (
+from one4d.evaluation.metrics import (
     align_depth_median,
     align_depth_scale_shift,
     ate,

@@ -7,9 +7,9 @@ import struct
 import numpy as np
 import pytest
 
-from one4d.bench_preview import make_demo_scene
+from one4d.bench.preview import make_demo_scene
 from one4d.errors import One4DInputError
-from one4d.preview import MAGIC, VERSION, read_preview_payload, write_preview_payload
+from one4d.export.preview_payload import MAGIC, VERSION, read_preview_payload, write_preview_payload
 
 
 @pytest.fixture(scope="module")

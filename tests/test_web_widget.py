@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from one4d.bench_preview import make_demo_scene, serve_widget_page
-from one4d.preview import write_preview_payload
+from one4d.bench.preview import make_demo_scene, serve_widget_page
+from one4d.export.preview_payload import write_preview_payload
 
 REPO = Path(__file__).resolve().parent.parent
 WEB_TESTS = REPO / "tests" / "web"

@@ -12,7 +12,7 @@
   (from the node's "executed" message to the first picture) and the playback frame rate.
   Without a GPU chromium renders WebGL in software (SwiftShader): the figures are a floor.
 
-Run ``python -m one4d.bench_preview`` (needs ``.ci/install_web.sh`` to have run): it prints a
+Run ``python -m one4d.bench.preview`` (needs ``.ci/install_web.sh`` to have run): it prints a
 table and then one JSON line.
 """
 from __future__ import annotations
@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .preview import write_preview_payload
+from ..export.preview_payload import write_preview_payload
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 WEB_TEST_DIR = REPO_ROOT / "tests" / "web"
 PACK_NAME = "ComfyUI-One4D"
 VIEW_TYPES = ("temp", "output", "input")

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import One4DInputError
+from ..errors import One4DInputError
 
 MAGIC = b"O4DP"
 VERSION = 1

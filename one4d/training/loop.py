@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .dlc import One4DModel
-from .umc import sparse_indices
+from ..dlc import One4DModel
+from ..umc import sparse_indices
 
 PAPER_MIX = {"image": 0.35, "sparse": 0.30, "video": 0.35}
 

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import One4DInputError
-from .geometry.align import Sim3, umeyama
-from .geometry.inputs import as_float_array, as_mask, as_poses
-from .geometry.projection import rotation_angle_deg
+from ..errors import One4DInputError
+from ..geometry.align import Sim3, umeyama
+from ..geometry.inputs import as_float_array, as_mask, as_poses
+from ..geometry.projection import rotation_angle_deg
 
 __all__ = [
     "align_depth_median",

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backbone import _dit, build_vae
-from .errors import One4DInputError
+from ..backbone import _dit, build_vae
+from ..errors import One4DInputError
 
-ASSET_DIR = Path(__file__).parent / "assets" / "embedded"
+ASSET_DIR = Path(__file__).parent.parent / "assets" / "embedded"
 FRAMES, HEIGHT, WIDTH = 17, 64, 64
 DIT_CONFIG = _dit(128, 4, 384, 8, 36, image=False, text_dim=64)
 VAE_CONFIG = {"base_dim": 16, "z_dim": 16}
@@ -66,7 +66,7 @@ def save_component(state: dict[str, torch.Tensor], config: dict, path: Path, ext
 
 
 def read_config(path: Path) -> dict:
-    from .weights import read_metadata
+    from ..weights import read_metadata
 
     meta = read_metadata(path)
     if "config" not in meta:
@@ -76,7 +76,7 @@ def read_config(path: Path) -> dict:
 
 def load_embedded_vae(path: Path | None = None):
     """The embedded VAE (with its latent statistics) from the package assets."""
-    from .backbone import read_safetensors
+    from ..backbone import read_safetensors
 
     path = path or ASSET_DIR / "vae.safetensors"
     vae = build_vae(read_config(path))
@@ -86,7 +86,7 @@ def load_embedded_vae(path: Path | None = None):
 
 def load_embedded_dit(path: Path | None = None):
     """The embedded base DiT and its variant."""
-    from .backbone import DitVariant, build_dit, read_safetensors
+    from ..backbone import DitVariant, build_dit, read_safetensors
 
     path = path or ASSET_DIR / "dit.safetensors"
     cfg = read_config(path)

@@ -22,8 +22,8 @@ def geometry_benchmarks(repeats: int = 2) -> dict[str, float]:
     """Measure camera recovery and PLY export at 81x352x624; see the module docstring for the keys."""
     import trimesh
 
-    from .export import export_ply
-    from .geometry import make_sequence, recover_cameras
+    from ..export import export_ply
+    from ..geometry import make_sequence, recover_cameras
 
     F, H, W = 81, 352, 624
     scene = make_sequence(frames=F, height=H, width=W, focal=0.9, path="handheld", seed=0)
@@ -58,7 +58,7 @@ def geometry_benchmarks(repeats: int = 2) -> dict[str, float]:
 def _camera_errors(seq, est) -> dict[str, float]:
     import numpy as np
 
-    from .geometry import rotation_angle_deg
+    from ..geometry import rotation_angle_deg
 
     R_rel = np.transpose(est.c2w[:, :3, :3], (0, 2, 1)).astype(np.float64) @ seq.c2w[:, :3, :3].astype(np.float64)
     inl = ~seq.outlier_mask
@@ -82,8 +82,8 @@ def geometry_accuracy() -> dict[str, dict[str, float]]:
     """
     import numpy as np
 
-    from .geometry import Sim3, make_sequence, plan_windows, recover_cameras, stitch_windows, umeyama
-    from .metrics import ate
+    from ..geometry import Sim3, make_sequence, plan_windows, recover_cameras, stitch_windows, umeyama
+    from ..evaluation.metrics import ate
 
     out: dict[str, dict[str, float]] = {}
     for path, focal in [("orbit", 0.5), ("dolly", 1.0), ("pan", 2.5), ("handheld", 1.0), ("orbit", 2.5)]:

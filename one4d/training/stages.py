@@ -22,15 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import embedded as emb
-from .backbone import build_dit, build_vae
-from .codec import VideoCodec
-from .dlc import DLCConfig, One4DModel
-from .errors import One4DInputError
-from .pointmap import fit_normalization, normalize
-from .sampling import SamplerSettings
-from .train import StepSettings, cosine_lr, default_task_mix, draw_task, flow_matching_loss, shifted_sigmas
-from .umc import build_condition_video, build_mask, sparse_indices
+from . import recipe as emb
+from ..backbone import build_dit, build_vae
+from ..codec import VideoCodec
+from ..dlc import DLCConfig, One4DModel
+from ..errors import One4DInputError
+from ..pointmap import fit_normalization, normalize
+from ..sampling import SamplerSettings
+from .loop import StepSettings, cosine_lr, default_task_mix, draw_task, flow_matching_loss, shifted_sigmas
+from ..umc import build_condition_video, build_mask, sparse_indices
 
 STAGES = ("data", "vae", "encode", "base", "one4d")  # "ablation" runs on demand
 
@@ -41,7 +41,7 @@ def _log(work: Path, stage: str, step: int, **values: float) -> None:
 
 
 def stage_data(args: argparse.Namespace) -> None:
-    from .data import render_dataset
+    from ..data import render_dataset
 
     ds = render_dataset(range(args.clips), frames=emb.FRAMES, height=emb.HEIGHT, width=emb.WIDTH)
     np.savez(
@@ -70,7 +70,7 @@ def stage_vae(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
     vae = build_vae(emb.VAE_CONFIG).train()
     if args.vae_init:
-        from .backbone import read_safetensors
+        from ..backbone import read_safetensors
 
         vae.load_state_dict(read_safetensors(args.vae_init))
     if args.vae_train == "decoder":  # the latent space (and every model trained on it) stays as it is
@@ -243,13 +243,13 @@ def fit_two_modalities(model, batches: "LatentBatches", steps: int, lr: float, b
 
 
 def stage_one4d(args: argparse.Namespace) -> None:
-    from .weights import save_one4d
+    from ..weights import save_one4d
 
     torch.manual_seed(0)
     dit, variant = emb.load_embedded_dit(args.work / "dit.safetensors")
     model = One4DModel(dit, variant, DLCConfig(rank=emb.RANK))
     if args.one4d_init:
-        from .weights import load_one4d_into
+        from ..weights import load_one4d_into
 
         load_one4d_into(model, args.one4d_init)
     out = args.work / "one4d.safetensors"
@@ -261,8 +261,8 @@ def stage_one4d(args: argparse.Namespace) -> None:
 def stage_ablation(args: argparse.Namespace) -> None:
     """DLC vs. channel concatenation vs. width-wise concatenation: same data, steps, batch and lr."""
     from .ablation import ChannelConcatModel, WidthConcatModel
-    from .eval_cli import run_suite, suite_seeds
-    from .pipeline import One4DPipeline
+    from ..evaluation.suite import run_suite, suite_seeds
+    from ..pipeline import One4DPipeline
 
     codec = VideoCodec(emb.load_embedded_vae(args.work / "vae.safetensors"))
     builders = {

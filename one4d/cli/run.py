@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import One4DInputError
-from .sampling import SamplerSettings
+from ..errors import One4DInputError
+from ..sampling import SamplerSettings
 
 OUTPUTS = ("rgb.mp4", "pointmaps.npz", "pointcloud.ply", "cameras.json", "preview.png")
 
@@ -40,8 +40,8 @@ def _progress(total_label: str):
 
 def gather_inputs(args: argparse.Namespace, frames: int, height: int, width: int) -> tuple[np.ndarray, list[int]]:
     """Images and the frame indices they stand for, from the command-line options."""
-    from .media import read_image, read_video
-    from .umc import parse_indices
+    from ..export.sheet import read_image, read_video
+    from ..umc import parse_indices
 
     given = [bool(args.image), bool(args.video), bool(args.frames)]
     if sum(given) > 1:
@@ -61,8 +61,8 @@ def gather_inputs(args: argparse.Namespace, frames: int, height: int, width: int
 
 def write_outputs(out: Path, result, inputs_full: np.ndarray, fps: float, max_points: int) -> list[Path]:
     """Write all outputs into a staging folder, then move them into ``out`` together."""
-    from .export import export_cameras_json, export_npz, export_ply
-    from .media import preview_sheet, write_png, write_video
+    from ..export import export_cameras_json, export_npz, export_ply
+    from ..export.sheet import preview_sheet, write_png, write_video
 
     out.mkdir(parents=True, exist_ok=True)
     stage = out / f".staging-{uuid.uuid4().hex[:8]}"
@@ -86,8 +86,8 @@ def write_outputs(out: Path, result, inputs_full: np.ndarray, fps: float, max_po
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import embedded as emb
-    from .pipeline import One4DPipeline
+    from ..training import recipe as emb
+    from ..pipeline import One4DPipeline
 
     emb.model_dir(args.model)  # a wrong --model fails before the inputs are read
     frames, height, width = emb.FRAMES, emb.HEIGHT, emb.WIDTH
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    from . import embedded as emb
+    from ..training import recipe as emb
 
     p.description = __doc__.splitlines()[0]
     p.add_argument("--image", help="one image: 4D generation from a single image")

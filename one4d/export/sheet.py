@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import One4DInputError
-from .export.atomic import atomic_path, write_bytes_atomic
+from ..errors import One4DInputError
+from .atomic import atomic_path, write_bytes_atomic
 
 
 def _fit(img: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -7,7 +7,7 @@ scene's caption as prompt. ``--split train`` runs the same measurements on train
 gap between the two tells a model that does not fit its data from one that does not generalize.
 
 Metrics per mode, averaged over scenes: depth AbsRel and delta<1.25 of the recovered depth after one
-median-scale alignment per sequence (MonST3R/Geo4D protocol, :mod:`one4d.metrics`), camera ATE /
+median-scale alignment per sequence (MonST3R/Geo4D protocol, :mod:`one4d.evaluation.metrics`), camera ATE /
 RPE-trans / RPE-rot (degrees) after Sim(3) alignment, RGB PSNR on the observed frames, and
 ``base_rgb_psnr``: the same PSNR for the base video model alone (adapters and links bypassed) with the
 same seeds, the reference for "RGB preserved". Generation modes are compared in the table with two
@@ -23,8 +23,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .errors import One4DInputError
-from .sampling import SamplerSettings
+from ..errors import One4DInputError
+from ..sampling import SamplerSettings
 
 MODES = ("full", "sparse25", "single", "text")
 METRICS = ("depth_absrel", "delta_1_25", "ate", "rpe_trans", "rpe_rot_deg", "rgb_psnr", "base_rgb_psnr")
@@ -37,7 +37,7 @@ def psnr(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 def mode_indices(mode: str, frames: int) -> list[int]:
-    from .umc import sparse_indices
+    from ..umc import sparse_indices
 
     return {"full": list(range(frames)), "sparse25": sparse_indices(frames, 0.25), "single": [0], "text": []}[mode]
 
@@ -57,7 +57,7 @@ def evaluate_scene(pipe, scene, mode: str, settings: SamplerSettings, with_base:
     out = {"depth_absrel": d["abs_rel"], "delta_1_25": d["delta_1_25"], "ate": p["ate"], "rpe_trans": p["rpe_trans"],
            "rpe_rot_deg": p["rpe_rot"], "rgb_psnr": psnr(res.rgb[idx], scene.rgb[idx]) if idx else None, "base_rgb_psnr": None}
     if with_base and idx:
-        from .sampling import sample
+        from ..sampling import sample
 
         pipe.model.base_only = True
         try:
@@ -87,7 +87,7 @@ def _mean(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def suite_seeds(count: int, split: str = "heldout", first: int = 0) -> list[int]:
     """``count`` scene seeds from position ``first`` of the held-out seeds (the suite) or the training seeds."""
-    from .data import HELDOUT_SEEDS, TRAIN_SEEDS
+    from ..data import HELDOUT_SEEDS, TRAIN_SEEDS
 
     if split not in ("heldout", "train"):
         raise One4DInputError(f"split '{split}' is unknown; use 'heldout' (the suite) or 'train' (to check the fit).")
@@ -97,7 +97,7 @@ def suite_seeds(count: int, split: str = "heldout", first: int = 0) -> list[int]
 
 
 def run_suite(pipe, seeds: Sequence[int], modes: tuple[str, ...], settings: SamplerSettings, with_base: bool = True) -> dict[str, dict]:
-    from .data import render_scene
+    from ..data import render_scene
 
     out = {}
     for mode in modes:
@@ -109,7 +109,7 @@ def run_suite(pipe, seeds: Sequence[int], modes: tuple[str, ...], settings: Samp
 def scene_clip(scene):
     """A scene's RGB video and normalized pointmap video as a VAE batch ``[2, 3, F, H, W]`` in [-1, 1],
     with the pointmap's :class:`~one4d.pointmap.Normalization`."""
-    from .pointmap import fit_normalization, normalize
+    from ..pointmap import fit_normalization, normalize
 
     norm = fit_normalization(scene.points, scene.valid)
     clip = torch.from_numpy(np.stack([scene.rgb * 2 - 1, normalize(scene.points, norm)])).permute(0, 4, 1, 2, 3)
@@ -118,9 +118,9 @@ def scene_clip(scene):
 
 def codec_report(codec, seeds: Sequence[int]) -> dict[str, float]:
     """How well the VAE reconstructs the RGB clips and normalized pointmap clips of the given scenes."""
-    from .data import render_scene
+    from ..data import render_scene
     from .metrics import depth_metrics
-    from .pointmap import denormalize, normalize
+    from ..pointmap import denormalize, normalize
 
     rows = []
     for s in seeds:
@@ -145,9 +145,9 @@ def coupling_report(pipe, seeds: Sequence[int], sigmas: tuple[float, ...] = (0.5
     scene's. The mean squared x0 error of both is reported; equal values mean the pointmap prediction
     ignores the video (DLC's links carry nothing), a large gap means it reconstructs from the video.
     """
-    from .data import render_scene
-    from .pipeline import pad_text
-    from .umc import build_mask
+    from ..data import render_scene
+    from ..pipeline import pad_text
+    from ..umc import build_mask
 
     scenes = len(seeds)
     if scenes < 2:
@@ -180,10 +180,10 @@ def coupling_report(pipe, seeds: Sequence[int], sigmas: tuple[float, ...] = (0.5
 
 def untrained_pipeline(model: str = "embedded"):
     """The model's base DiT with freshly initialized (zero) One4D adapters and links."""
-    from . import embedded as emb
-    from .codec import VideoCodec
-    from .dlc import DLCConfig, One4DModel
-    from .pipeline import One4DPipeline
+    from ..training import recipe as emb
+    from ..codec import VideoCodec
+    from ..dlc import DLCConfig, One4DModel
+    from ..pipeline import One4DPipeline
 
     folder = emb.model_dir(model)
     dit, variant = emb.load_embedded_dit(folder / "dit.safetensors")
@@ -193,8 +193,8 @@ def untrained_pipeline(model: str = "embedded"):
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from .data import render_scene
-    from .pipeline import One4DPipeline
+    from ..data import render_scene
+    from ..pipeline import One4DPipeline
 
     modes = tuple(args.modes.split(",")) if args.modes else MODES
     bad = [m for m in modes if m not in MODES]
@@ -232,7 +232,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    from . import embedded as emb
+    from ..training import recipe as emb
 
     p.description = __doc__.splitlines()[0]
     p.add_argument("--json", action="store_true", help="one JSON object {mode: {metric: value}} on stdout")

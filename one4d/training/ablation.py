@@ -15,8 +15,8 @@ import torch
 from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 
-from .backbone import DitVariant
-from .dlc import TARGET_MODULES
+from ..backbone import DitVariant
+from ..dlc import TARGET_MODULES
 
 
 class _SharedLoRA(nn.Module):

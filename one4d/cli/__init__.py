@@ -10,20 +10,20 @@ import json
 import sys
 from typing import Callable
 
-from .errors import One4DInputError
+from ..errors import One4DInputError
 
 # suite name -> "module:function" returning a flat dict of figures
 BENCH_SUITES: dict[str, str] = {
-    "dlc": "one4d.bench_dlc:dlc_benchmarks",
-    "geometry": "one4d.bench_geometry:geometry_benchmarks",
-    "preview": "one4d.bench_preview:bench_widget",
+    "dlc": "one4d.bench.dlc:dlc_benchmarks",
+    "geometry": "one4d.bench.geometry:geometry_benchmarks",
+    "preview": "one4d.bench.preview:bench_widget",
 }
 
 # sub-command name -> "module:function" taking the sub-parser and returning the handler
 COMMANDS: dict[str, str] = {
-    "run": "one4d.run_cli:add_parser",
-    "train": "one4d.train_cli:add_parser",
-    "eval": "one4d.eval_cli:add_parser",
+    "run": "one4d.cli.run:add_parser",
+    "train": "one4d.training.stages:add_parser",
+    "eval": "one4d.evaluation.suite:add_parser",
 }
 
 
