@@ -6,6 +6,7 @@ training targets should be.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from diffusers import AutoencoderKLWan
 
@@ -38,3 +39,16 @@ class VideoCodec:
         z = latents.float() * self._std.to(latents.device) + self._mean.to(latents.device)
         video = self.vae.decode(z.to(self.device, self.dtype)).sample
         return video.float().clamp(-1, 1)
+
+    def decode_video(self, latents: torch.Tensor) -> np.ndarray:
+        """Normalized latents of one clip ``[1, 16, T, h, w]`` -> frames ``[F, H, W, 3]`` float32 in [-1, 1]."""
+        with torch.no_grad():
+            return self.decode(latents)[0].permute(1, 2, 3, 0).cpu().numpy().astype(np.float32)
+
+    def decode_pair(self, rgb_latents: torch.Tensor, xyz_latents: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Decode a generated pair: RGB frames ``[F, H, W, 3]`` in [0, 1] and the normalized pointmap
+        ``[F, H, W, 3]`` (pointmap space of :mod:`one4d.pointmap`). One clip at a time keeps the peak memory
+        of the VAE's causal caches to one video."""
+        rgb = self.decode_video(rgb_latents) * 0.5 + 0.5
+        return rgb.astype(np.float32), self.decode_video(xyz_latents)
+

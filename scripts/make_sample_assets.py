@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from one4d.data import render_scene
-from one4d.export.sheet import write_video
+from one4d.export.video import write_video
 
 SEED = 1_000_013  # held-out: a sliding yellow box and a bouncing pink box, the camera orbits left
 OUT = Path(__file__).resolve().parents[1] / "one4d" / "assets"

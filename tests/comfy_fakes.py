@@ -46,7 +46,7 @@ class GetVideoComponents:
     FUNCTION = "get"
 
     def get(self, video):
-        from one4d.export.sheet import read_video
+        from one4d.data.media import read_video
 
         frames = read_video(video, 128, 128, 17)
         return torch.from_numpy(frames), None, 8.0

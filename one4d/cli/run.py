@@ -40,7 +40,7 @@ def _progress(total_label: str):
 
 def gather_inputs(args: argparse.Namespace, frames: int, height: int, width: int) -> tuple[np.ndarray, list[int]]:
     """Images and the frame indices they stand for, from the command-line options."""
-    from ..export.sheet import read_image, read_video
+    from ..data.media import read_image, read_video
     from ..umc import parse_indices
 
     given = [bool(args.image), bool(args.video), bool(args.frames)]
@@ -62,7 +62,8 @@ def gather_inputs(args: argparse.Namespace, frames: int, height: int, width: int
 def write_outputs(out: Path, result, inputs_full: np.ndarray, fps: float, max_points: int) -> list[Path]:
     """Write all outputs into a staging folder, then move them into ``out`` together."""
     from ..export import export_cameras_json, export_npz, export_ply
-    from ..export.sheet import preview_sheet, write_png, write_video
+    from ..export.sheet import preview_sheet
+    from ..export.video import write_png, write_video
 
     out.mkdir(parents=True, exist_ok=True)
     stage = out / f".staging-{uuid.uuid4().hex[:8]}"

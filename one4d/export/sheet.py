@@ -1,65 +1,12 @@
-"""Image and video IO (opencv) and the preview sheet: input | RGB | depth | rendered point cloud.
+"""The preview sheet of a 4D clip: input | RGB | depth | rendered point cloud, one row per sampled frame.
 
-Resizing policy for inputs: center-crop to the target aspect ratio, then resize with area filtering.
 The point-cloud view is a z-buffered splat (numpy) from a camera orbited 25 degrees around the scene
 center, so the geometry shows depth that the frame-0 view would hide.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
-
-from ..errors import One4DInputError
-from .atomic import atomic_path, write_bytes_atomic
-
-
-def _fit(img: np.ndarray, height: int, width: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    target = width / height
-    if w / h > target:
-        nw = int(round(h * target))
-        img = img[:, (w - nw) // 2 : (w - nw) // 2 + nw]
-    else:
-        nh = int(round(w / target))
-        img = img[(h - nh) // 2 : (h - nh) // 2 + nh]
-    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
-
-
-def read_image(path: str | Path, height: int, width: int) -> np.ndarray:
-    """An RGB image as ``[H, W, 3]`` float32 in [0, 1], cropped and resized to the model size."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise One4DInputError(f"cannot read image '{path}'; give a PNG or JPEG file.")
-    return _fit(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), height, width).astype(np.float32) / 255.0
-
-
-def read_video(path: str | Path, height: int, width: int, max_frames: int) -> np.ndarray:
-    """Up to ``max_frames`` frames ``[F, H, W, 3]`` float32 in [0, 1] from a video file."""
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < max_frames:
-        ok, img = cap.read()
-        if not ok:
-            break
-        frames.append(_fit(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), height, width))
-    cap.release()
-    if not frames:
-        raise One4DInputError(f"cannot read frames from video '{path}'; give an MP4/AVI file opencv can decode.")
-    return np.stack(frames).astype(np.float32) / 255.0
-
-
-def write_video(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> Path:
-    """Write ``[F, H, W, 3]`` float [0, 1] frames as MP4 (mp4v), atomically."""
-    path = Path(path)
-    h, w = frames.shape[1:3]
-    with atomic_path(path) as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        for f in frames:
-            writer.write(cv2.cvtColor((np.clip(f, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
-        writer.release()
-    return path
 
 
 def colorize_depth(depth: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -128,11 +75,3 @@ def preview_sheet(inputs: np.ndarray, rgb: np.ndarray, depth: np.ndarray, valid:
         lines.append(line)
     sheet = np.concatenate(lines, axis=0)
     return cv2.resize(sheet, (sheet.shape[1] * scale, sheet.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
-
-
-def write_png(path: str | Path, image: np.ndarray) -> Path:
-    """Write an RGB uint8 image as PNG atomically."""
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise One4DInputError(f"could not encode PNG for '{Path(path).name}'.")
-    return write_bytes_atomic(path, buf.tobytes())
