@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from . import comfy_bridge
+from .cache import clear_cache
 from .conditioning import One4DBuildConditioning
 from .geometry import One4DCameras
 from .loaders import One4DApplyPointmapLoRA, One4DApplyRGBLoRA, One4DLoadBackbone
@@ -58,6 +59,7 @@ def install_sample_input() -> None:
 
 if comfy_bridge.HAVE_COMFY:
     comfy_bridge.register_model_folder()
+    comfy_bridge.on_unload_models(clear_cache)
     install_sample_input()
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

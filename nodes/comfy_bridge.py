@@ -214,6 +214,33 @@ def soft_empty_cache() -> None:
         torch.cuda.empty_cache()
 
 
+def on_unload_models(callback: Callable[[], None]) -> None:
+    """Run ``callback`` each time ComfyUI unloads all models (``POST /free``: the frontend's and
+    ComfyUI-Manager's free-memory buttons), so the pack drops its own cache with them. ComfyUI offers no
+    hook for this, so ``comfy.model_management.unload_all_models`` is wrapped once; the wrapper calls the
+    original first, and a failing callback is logged, never raised."""
+    if not HAVE_COMFY:
+        return
+    current = _mm.unload_all_models
+    hooks = getattr(current, "one4d_hooks", None)
+    if hooks is None:
+        original = current
+
+        def unload_all_models(*args, **kwargs):
+            result = original(*args, **kwargs)
+            for hook in list(unload_all_models.one4d_hooks):
+                try:
+                    hook()
+                except Exception as exc:
+                    log.warning("one4d: releasing the pack's models failed: %s", exc)
+            return result
+
+        unload_all_models.one4d_hooks = hooks = []
+        _mm.unload_all_models = unload_all_models
+    if callback not in hooks:
+        hooks.append(callback)
+
+
 def unload_from_comfy(patcher) -> None:
     """Tell ComfyUI's model manager to forget ``patcher`` before the pack drops it (no leak warning)."""
     if not HAVE_COMFY or patcher is None:

@@ -18,25 +18,25 @@ clip_vision_h) feeds the image cross-attention of backbones that have it (Wan2.1
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
 from typing import Any, Optional
 
 import torch
 
+from one4d.defaults import MAX_FRAMES, MAX_SIDE, WAN_FUN_14B
 from one4d.errors import One4DInputError
+from one4d.request import check_video
+from one4d.text import TEXT_LEN, text_contexts
+from one4d.umc import build_conditioning, mode_of, parse_indices
 
+from .handle import One4DHandle
 from .imaging import fit_frames
-from .models import One4DHandle
 from .values import COND, MODEL, CondData
 
 log = logging.getLogger("one4d")
-MAX_FRAMES = 1025
 
 
 def select_frames(images: Optional[torch.Tensor], spec: str, length: int) -> tuple[Optional[torch.Tensor], list[int]]:
     """Pick the conditioning frames and their indices (see module docstring)."""
-    from one4d.umc import parse_indices
-
     text = (spec or "").strip().lower()
     if images is None:
         indices = parse_indices(spec, length)
@@ -80,9 +80,10 @@ def _context(cond: Any, name: str) -> torch.Tensor:
     """The text tokens of a core CONDITIONING (``[[tensor [1, L, D], {...}], ...]``)."""
     try:
         tensor = cond[0][0]
-        assert isinstance(tensor, torch.Tensor) and tensor.ndim in (2, 3)
-    except Exception:
-        raise One4DInputError(f"'{name}' is not a CONDITIONING from CLIPTextEncode (a list of [tensor, dict]).") from None
+    except (TypeError, IndexError, KeyError):
+        tensor = None
+    if not isinstance(tensor, torch.Tensor) or tensor.ndim not in (2, 3):
+        raise One4DInputError(f"'{name}' is not a CONDITIONING from CLIPTextEncode (a list of [tensor, dict]); connect CLIPTextEncode.")
     if len(cond) > 1:
         log.warning("One4D: '%s' holds %d conditionings; only the first is used (combine prompts in one text instead).", name, len(cond))
     tensor = tensor if tensor.ndim == 3 else tensor[None]
@@ -105,11 +106,11 @@ class One4DBuildConditioning:
         return {
             "required": {
                 "model": (MODEL, {"tooltip": "The One4D model (its VAE encodes the frames; its backbone sets the text width)."}),
-                "width": ("INT", {"default": 832, "min": 16, "max": 2048, "step": 16,
+                "width": ("INT", {"default": WAN_FUN_14B.width, "min": 16, "max": MAX_SIDE, "step": 16,
                                   "tooltip": "Video width in pixels, a multiple of 16 (832 for Wan 480p, 64 for the embedded model)."}),
-                "height": ("INT", {"default": 480, "min": 16, "max": 2048, "step": 16,
+                "height": ("INT", {"default": WAN_FUN_14B.height, "min": 16, "max": MAX_SIDE, "step": 16,
                                    "tooltip": "Video height in pixels, a multiple of 16 (480 for Wan 480p, 64 for the embedded model)."}),
-                "length": ("INT", {"default": 81, "min": 1, "max": MAX_FRAMES, "step": 4,
+                "length": ("INT", {"default": WAN_FUN_14B.frames, "min": 1, "max": MAX_FRAMES, "step": 4,
                                    "tooltip": "Number of frames, 4k+1 (81 for Wan, 17 for the embedded model)."}),
                 "frame_indices": ("STRING", {"default": "first",
                                              "tooltip": "Which frames the images are: none (text-to-4D), first (image-to-4D), all "
@@ -133,10 +134,7 @@ class One4DBuildConditioning:
 
     def build(self, model: One4DHandle, width, height, length, frame_indices, prompt="", negative_prompt="",
               images=None, positive=None, negative=None, clip_vision_output=None):
-        from one4d.pipeline import One4DPipeline
-        from one4d.umc import mode_of, validate_video_size
-
-        validate_video_size(int(length), int(height), int(width))
+        check_video(int(length), int(height), int(width))
         frames, indices = select_frames(images, frame_indices, int(length))
         if frames is not None:
             frames = fit_frames(frames, int(height), int(width))
@@ -155,12 +153,12 @@ class One4DBuildConditioning:
                     f"'{name}' and type the prompt in the node instead (the embedded model does not read umT5 text)."
                 )
         clip = self._clip(model, clip_vision_output)
+        encoder = model.text_encoder
+        context, negative_context = text_contexts(encoder, prompt or "", negative_prompt or "", context, negative_context)
         codec = model.load_vae(int(length), int(height), int(width))
-        pipe = One4DPipeline(SimpleNamespace(variant=model.variant), codec, model.text_encoder)
         with model.cpu_threads():
-            cond = pipe.condition(int(length), int(height), int(width), frames, indices, context=context,
-                                  negative_context=negative_context, clip_context=clip, prompt=prompt or "",
-                                  negative_prompt=negative_prompt or "")
+            cond = build_conditioning(codec, model.variant, int(length), int(height), int(width), frames, indices, context,
+                                      negative_context, int(getattr(encoder, "length", TEXT_LEN)), clip)
         for name in ("mask", "cond_latents", "context", "negative_context", "clip_context"):
             value = getattr(cond, name)
             if value is not None:

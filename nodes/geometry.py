@@ -7,6 +7,8 @@ import time
 import torch
 
 from one4d.errors import One4DInputError
+from one4d.geometry import anchor_to_first_camera, cameras_for_generated
+from one4d.geometry import remove_flying_points as drop_flying_points
 
 from .imaging import depth_to_image
 from .values import CAMERAS, POINTMAP, CameraData, PointmapData
@@ -45,9 +47,6 @@ class One4DCameras:
         }
 
     def recover(self, pointmap: PointmapData, shared_focal=True, refine_iterations=100, remove_flying_points=True):
-        from one4d.geometry import remove_flying_points as remove_flying
-        from one4d.pipeline import anchor_to_first_camera, cameras_for_generated
-
         if not isinstance(pointmap, PointmapData):
             raise One4DInputError("pointmap must come from One4D Decode (or One4D Cameras).")
         t0 = time.perf_counter()
@@ -55,7 +54,7 @@ class One4DCameras:
         with torch.inference_mode(False), torch.enable_grad():
             est = cameras_for_generated(pointmap.points, pointmap.valid, shared_focal=bool(shared_focal), iters=int(refine_iterations))
         if remove_flying_points:
-            est = remove_flying(est)
+            est = drop_flying_points(est)
         points, c2w = anchor_to_first_camera(pointmap.points, est.c2w)
         f, h, w = pointmap.shape
         cams = CameraData(est.K.astype("float32"), c2w, w, h, est.focal)

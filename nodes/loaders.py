@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from . import comfy_bridge as bridge
-from .models import ATTENTION, DTYPES, EMBEDDED, MEMORY, STORAGE, One4DHandle, make_handle
+from .cache import DTYPES, EMBEDDED, STORAGE
+from .handle import ATTENTION, MEMORY, One4DHandle, make_handle
 from .values import MODEL
 
 CATEGORY = "One4D/loaders"

@@ -12,18 +12,20 @@ from __future__ import annotations
 import logging
 import time
 
-import numpy as np
 import torch
 
+from one4d.defaults import GUIDANCE_RANGE, SCHEDULERS, SHIFT_RANGE, STEPS_RANGE, WAN_FUN_14B
 from one4d.errors import One4DInputError
+from one4d.geometry import assemble_result
+from one4d.request import check_sampling
+from one4d.sampling import One4DInterrupted, SamplerSettings, sample
 
 from . import comfy_bridge as bridge
+from .handle import One4DHandle
 from .imaging import depth_to_image, to_image
-from .models import One4DHandle
 from .values import COND, MODEL, POINTMAP, CondData, PointmapData, latent_meta
 
 log = logging.getLogger("one4d")
-SCHEDULERS = ["unipc", "euler"]
 
 
 def _stats(codec) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,25 +57,25 @@ class One4DSample:
                 "conditioning": (COND, {"tooltip": "From One4D Build Conditioning."}),
                 "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
                                  "tooltip": "Seed of the initial noise (the same seed gives the same result on every device)."}),
-                "steps": ("INT", {"default": 30, "min": 1, "max": 200,
-                                  "tooltip": "Denoising steps (Wan uses 30 to 50; the embedded model is fine with 20 to 30)."}),
-                "guidance": ("FLOAT", {"default": 5.0, "min": 1.0, "max": 20.0, "step": 0.1, "round": 0.01,
-                                       "tooltip": "Classifier-free guidance on the text; 1.0 turns guidance off (half the compute)."}),
-                "shift": ("FLOAT", {"default": 3.0, "min": 0.1, "max": 20.0, "step": 0.1, "round": 0.01,
-                                    "tooltip": "Flow-matching timestep shift (Wan: 3.0 for 480p, 5.0 for 720p)."}),
-                "scheduler": (SCHEDULERS, {"default": "unipc", "tooltip": "unipc (Wan's default, fewer steps) or euler."}),
+                "steps": ("INT", {"default": WAN_FUN_14B.steps, "min": STEPS_RANGE[0], "max": STEPS_RANGE[1],
+                                  "tooltip": "Denoising steps (the paper: 50 for Wan2.1-Fun; the embedded model: 30)."}),
+                "guidance": ("FLOAT", {"default": WAN_FUN_14B.guidance, "min": GUIDANCE_RANGE[0], "max": GUIDANCE_RANGE[1],
+                                       "step": 0.1, "round": 0.01,
+                                       "tooltip": "Classifier-free guidance on the text (the paper: 6.0); 1.0 turns guidance off "
+                                                  "(half the compute; the embedded model's default)."}),
+                "shift": ("FLOAT", {"default": WAN_FUN_14B.shift, "min": SHIFT_RANGE[0], "max": SHIFT_RANGE[1], "step": 0.1,
+                                    "round": 0.01, "tooltip": "Flow-matching timestep shift (Wan: 3.0 for 480p, 5.0 for 720p)."}),
+                "scheduler": (list(SCHEDULERS), {"default": WAN_FUN_14B.scheduler,
+                                                 "tooltip": "unipc (Wan's default, fewer steps) or euler."}),
             }
         }
 
     def sample(self, model: One4DHandle, conditioning: CondData, seed, steps, guidance, shift, scheduler):
-        from one4d.sampling import One4DInterrupted, SamplerSettings, sample
-
         if not isinstance(conditioning, CondData):
             raise One4DInputError("conditioning must come from One4D Build Conditioning.")
         settings = SamplerSettings(steps=int(steps), guidance=float(guidance), shift=float(shift),
                                    scheduler=str(scheduler), seed=int(seed))
-        if settings.scheduler not in SCHEDULERS:
-            raise One4DInputError(f"scheduler '{scheduler}' is unknown; choose one of {', '.join(SCHEDULERS)}.")
+        check_sampling(settings.steps, settings.guidance, settings.shift, settings.scheduler)
         net = model.load_for_sampling(model.activation_bytes(conditioning.cond, settings.guidance != 1.0))
         progress = bridge.make_progress(settings.steps)
         done = [0]
@@ -141,18 +143,14 @@ class One4DDecode:
         }
 
     def decode(self, model: One4DHandle, rgb_latent, pointmap_latent):
-        from one4d.pipeline import assemble_result
-
         meta = rgb_latent.get("one4d", {}) if isinstance(rgb_latent, dict) else {}
         codec = model.load_vae(meta.get("num_frames", 0), meta.get("height", 0), meta.get("width", 0))
         rgb, meta = _normalized(rgb_latent, codec, "rgb_latent")
         xyz, _ = _normalized(pointmap_latent, codec, "pointmap_latent")
         if rgb.shape != xyz.shape:
             raise One4DInputError(f"rgb_latent {tuple(rgb.shape)} and pointmap_latent {tuple(xyz.shape)} differ; connect both outputs of the same One4D Sample.")
-        with torch.no_grad(), model.cpu_threads():
-            video = codec.decode(torch.cat([rgb, xyz])).float().cpu()  # [2, 3, F, H, W] in [-1, 1]
-        frames = (video[0].permute(1, 2, 3, 0).numpy() * 0.5 + 0.5).astype(np.float32)
-        points = video[1].permute(1, 2, 3, 0).numpy().astype(np.float32)
+        with model.cpu_threads():
+            frames, points = codec.decode_pair(rgb, xyz)
         result = assemble_result(frames, points, list(meta.get("indices", [])), recover=False)
         pointmap = PointmapData(result.points, result.rgb, result.valid, list(result.indices), space="normalized")
         return (to_image(result.rgb), pointmap, depth_to_image(result.depth, result.valid))

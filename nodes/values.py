@@ -1,11 +1,11 @@
 """Values that travel on the pack's custom socket types.
 
-``ONE4D_MODEL`` -> :class:`nodes.models.One4DHandle`; ``ONE4D_COND`` -> :class:`CondData`;
+``ONE4D_MODEL`` -> :class:`nodes.handle.One4DHandle`; ``ONE4D_COND`` -> :class:`CondData`;
 ``POINTMAP`` -> :class:`PointmapData`; ``CAMERAS`` -> :class:`CameraData`. RGB and pointmap latents travel as
 core ``LATENT`` dicts: ``samples`` holds raw Wan-VAE latents (like every core LATENT: core VAE Decode with the
 Wan 2.1 VAE decodes the RGB one) and ``one4d`` holds what the decoder needs (:func:`latent_meta`).
 
-All arrays are numpy, frames first, in the project's conventions (ARCHITECTURE.md "Data conventions").
+All arrays are numpy, frames first: pointmaps ``[F, H, W, 3]`` in OpenCV camera axes, world = camera of frame 0.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from one4d.sampling import Conditioning
+from one4d.umc import Conditioning
 
 MODEL = "ONE4D_MODEL"
 COND = "ONE4D_COND"

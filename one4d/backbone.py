@@ -26,7 +26,6 @@ from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
 from .errors import One4DInputError
 
-TEXT_LEN = 512  # Wan's text context length; the image tokens (if any) are prepended to it.
 LATENT_CHANNELS = 16
 MASK_CHANNELS = 4
 INP_CHANNELS = LATENT_CHANNELS + MASK_CHANNELS + LATENT_CHANNELS  # 36: [noise | mask | cond]
@@ -36,7 +35,7 @@ PATCH = (1, 2, 2)
 CLIP_VISION_DIM = 1280  # open-clip ViT-H/14 penultimate features, 257 tokens
 
 
-def _dit(dim: int, heads: int, ffn: int, layers: int, in_ch: int, image: bool, text_dim: int = 4096) -> dict[str, Any]:
+def dit_config(dim: int, heads: int, ffn: int, layers: int, in_ch: int, image: bool, text_dim: int = 4096) -> dict[str, Any]:
     return {
         "patch_size": list(PATCH),
         "num_attention_heads": heads,
@@ -58,17 +57,17 @@ def _dit(dim: int, heads: int, ffn: int, layers: int, in_ch: int, image: bool, t
 
 # name -> diffusers WanTransformer3DModel config
 DIT_PRESETS: dict[str, dict[str, Any]] = {
-    "wan2.1-fun-v1.1-14b-inp": _dit(5120, 40, 13824, 40, INP_CHANNELS, image=True),
-    "wan2.1-fun-v1.1-14b-inp-noclip": _dit(5120, 40, 13824, 40, INP_CHANNELS, image=False),
-    "wan2.1-fun-v1.1-1.3b-inp": _dit(1536, 12, 8960, 30, INP_CHANNELS, image=True),
-    "wan2.1-fun-v1.1-1.3b-inp-noclip": _dit(1536, 12, 8960, 30, INP_CHANNELS, image=False),
-    "wan2.1-i2v-14b": _dit(5120, 40, 13824, 40, INP_CHANNELS, image=True),
-    "wan2.1-t2v-14b": _dit(5120, 40, 13824, 40, LATENT_CHANNELS, image=False),
-    "wan2.1-t2v-1.3b": _dit(1536, 12, 8960, 30, LATENT_CHANNELS, image=False),
+    "wan2.1-fun-v1.1-14b-inp": dit_config(5120, 40, 13824, 40, INP_CHANNELS, image=True),
+    "wan2.1-fun-v1.1-14b-inp-noclip": dit_config(5120, 40, 13824, 40, INP_CHANNELS, image=False),
+    "wan2.1-fun-v1.1-1.3b-inp": dit_config(1536, 12, 8960, 30, INP_CHANNELS, image=True),
+    "wan2.1-fun-v1.1-1.3b-inp-noclip": dit_config(1536, 12, 8960, 30, INP_CHANNELS, image=False),
+    "wan2.1-i2v-14b": dit_config(5120, 40, 13824, 40, INP_CHANNELS, image=True),
+    "wan2.1-t2v-14b": dit_config(5120, 40, 13824, 40, LATENT_CHANNELS, image=False),
+    "wan2.1-t2v-1.3b": dit_config(1536, 12, 8960, 30, LATENT_CHANNELS, image=False),
     # Tiny shapes for tests and the embedded model (text context stays 512 tokens long, as in Wan).
-    "tiny-inp": _dit(32, 2, 64, 2, INP_CHANNELS, image=False, text_dim=32),
-    "tiny-inp-clip": _dit(32, 2, 64, 2, INP_CHANNELS, image=True, text_dim=32),
-    "tiny-t2v": _dit(32, 2, 64, 2, LATENT_CHANNELS, image=False, text_dim=32),
+    "tiny-inp": dit_config(32, 2, 64, 2, INP_CHANNELS, image=False, text_dim=32),
+    "tiny-inp-clip": dit_config(32, 2, 64, 2, INP_CHANNELS, image=True, text_dim=32),
+    "tiny-t2v": dit_config(32, 2, 64, 2, LATENT_CHANNELS, image=False, text_dim=32),
 }
 
 # name -> diffusers AutoencoderKLWan config (the 2.1 VAE; "tiny" is a narrow one for tests)
@@ -199,7 +198,7 @@ def detect_dit_variant(sd: dict[str, torch.Tensor], source: str = "checkpoint") 
     text_dim = int(sd["condition_embedder.text_embedder.linear_1.weight"].shape[1])
     image = "blocks.0.attn2.add_k_proj.weight" in sd
     head_dim = 128 if dim % 128 == 0 and dim >= 128 else 16
-    cfg = _dit(dim, dim // head_dim, ffn, layers, in_ch, image=image, text_dim=text_dim)
+    cfg = dit_config(dim, dim // head_dim, ffn, layers, in_ch, image=image, text_dim=text_dim)
     if image and "condition_embedder.image_embedder.ff.net.0.proj.weight" in sd:
         cfg["image_dim"] = int(sd["condition_embedder.image_embedder.ff.net.0.proj.weight"].shape[1])
     if in_ch not in (LATENT_CHANNELS, INP_CHANNELS):

@@ -9,15 +9,16 @@ the conditioning frames (mask and latents) are kept in both passes, and cond/unc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
 
+from .defaults import SCHEDULERS, WAN_FUN_14B, ModelDefaults
 from .dlc import One4DModel
 from .errors import One4DInputError
-
-SCHEDULERS = ("euler", "unipc")
+from .request import check_sampling
+from .umc import Conditioning, latent_shape
 
 
 class One4DInterrupted(RuntimeError):
@@ -25,27 +26,19 @@ class One4DInterrupted(RuntimeError):
 
 
 @dataclass
-class Conditioning:
-    """Everything a request conditions on, already in latent / embedding space (batch of one)."""
-
-    num_frames: int
-    height: int
-    width: int
-    indices: list[int]
-    mask: Optional[torch.Tensor]  # [1, 4, T, h, w]
-    cond_latents: Optional[torch.Tensor]  # [1, 16, T, h, w]
-    context: torch.Tensor  # [1, 512, text_dim]
-    negative_context: Optional[torch.Tensor] = None  # [1, 512, text_dim]; None -> zeros
-    clip_context: Optional[torch.Tensor] = None  # [1, 257, 1280] CLIP vision tokens, if the backbone takes them
-
-
-@dataclass
 class SamplerSettings:
-    steps: int = 50
-    guidance: float = 6.0
-    shift: float = 3.0
-    scheduler: str = "unipc"
+    """How to sample; the field defaults are the Wan2.1-Fun 14B kind's (:mod:`one4d.defaults`)."""
+
+    steps: int = WAN_FUN_14B.steps
+    guidance: float = WAN_FUN_14B.guidance
+    shift: float = WAN_FUN_14B.shift
+    scheduler: str = WAN_FUN_14B.scheduler
     seed: int = 0
+
+    @classmethod
+    def for_kind(cls, defaults: ModelDefaults, seed: int = 0) -> "SamplerSettings":
+        """The declared defaults of a model kind."""
+        return cls(defaults.steps, defaults.guidance, defaults.shift, defaults.scheduler, seed)
 
 
 StepCallback = Callable[[int, int, torch.Tensor], None]  # (step done, total, x0 estimate of RGB latents)
@@ -78,10 +71,7 @@ def sample(
     extras: list[tuple[str, float]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Denoise RGB and XYZ latents jointly; returns ``(rgb_latents, xyz_latents)`` as float32 ``[1, 16, T, h, w]``."""
-    if settings.steps < 1:
-        raise One4DInputError(f"steps must be at least 1, got {settings.steps}.")
-    from .umc import latent_shape
-
+    check_sampling(settings.steps, settings.guidance, settings.shift, settings.scheduler)
     lat = latent_shape(cond.num_frames, cond.height, cond.width)
     param = next(p for p in model.dit.parameters() if p.is_floating_point())
     device = param.device

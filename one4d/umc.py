@@ -1,6 +1,6 @@
 """Unified Masked Conditioning: observed frames of a video -> Wan-style latent mask and conditioning video.
 
-One scheme for every input sparsity (PAPER.md section 4): no frame (text-to-4D), the first frame
+One scheme for every input sparsity (the paper's section 4): no frame (text-to-4D), the first frame
 (image-to-4D), a few frames (sparse) or all frames (reconstruction). Unobserved frames of the conditioning
 video are 0 in the VAE's [-1, 1] input space (mid-gray), as Wan2.1-Fun InP expects. The mask follows Wan:
 per pixel frame 1 = observed; the first frame's entry is repeated 4 times (the first latent frame stands for
@@ -8,16 +8,34 @@ one pixel frame), giving 4 * T_lat entries grouped in fours onto the 4 mask chan
 """
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
-from .backbone import MASK_CHANNELS, VAE_SPACE_STRIDE, VAE_TIME_STRIDE
+from .backbone import MASK_CHANNELS, VAE_SPACE_STRIDE, VAE_TIME_STRIDE, DitVariant
+from .codec import VideoCodec
 from .errors import One4DInputError
+from .text import pad_text
 
 SIZE_MULTIPLE = 16  # VAE 8 x patch 2
 MODES = ("text", "image", "sparse", "video")
+
+
+@dataclass
+class Conditioning:
+    """Everything a request conditions on, already in latent / embedding space (batch of one)."""
+
+    num_frames: int
+    height: int
+    width: int
+    indices: list[int]
+    mask: Optional[torch.Tensor]  # [1, 4, T, h, w]
+    cond_latents: Optional[torch.Tensor]  # [1, 16, T, h, w]
+    context: torch.Tensor  # [1, text length, text_dim]
+    negative_context: Optional[torch.Tensor] = None  # [1, text length, text_dim]; None -> zeros
+    clip_context: Optional[torch.Tensor] = None  # [1, 257, 1280] CLIP vision tokens, if the backbone takes them
 
 
 def latent_frames(num_frames: int) -> int:
@@ -133,4 +151,49 @@ def latent_shape(num_frames: int, height: int, width: int) -> tuple[int, int, in
     """``(T_lat, h, w)`` of the latents for a video size."""
     validate_video_size(num_frames, height, width)
     return latent_frames(num_frames), height // VAE_SPACE_STRIDE, width // VAE_SPACE_STRIDE
+
+
+def build_conditioning(
+    codec: VideoCodec,
+    variant: DitVariant,
+    num_frames: int,
+    height: int,
+    width: int,
+    frames: Optional[torch.Tensor],
+    indices: Sequence[int],
+    context: torch.Tensor,
+    negative_context: Optional[torch.Tensor],
+    text_length: int,
+    clip_context: Optional[torch.Tensor] = None,
+) -> Conditioning:
+    """The UMC conditioning of a request: mask and VAE-encoded conditioning video (for InP backbones) and
+    the text contexts padded to ``text_length`` tokens. ``frames``: ``[K, H, W, 3]`` in [0, 1], one per index."""
+    t, h, w = latent_shape(num_frames, height, width)
+    indices = list(indices)
+    validate_indices(indices, num_frames)
+    accepts = variant.accepts_conditioning
+    if indices and not accepts:
+        raise One4DInputError("this backbone is text-to-video only (16 input channels): give no frames, or load an InP model.")
+    if indices:
+        if frames is None:
+            raise One4DInputError(f"frame indices {indices} were given without images; connect the images.")
+        if tuple(frames.shape[1:3]) != (height, width):
+            raise One4DInputError(
+                f"the images are {frames.shape[2]}x{frames.shape[1]} but the video is {width}x{height}; "
+                "resize the images (e.g. ImageScale) or change width/height."
+            )
+    mask = cond_lat = None
+    if accepts:
+        video = build_condition_video(frames if indices else torch.zeros(0, height, width, 3), indices, num_frames)
+        with torch.no_grad():
+            cond_lat = codec.encode(video)
+        mask = build_mask(indices, num_frames, (h, w))
+    text_dim = variant.config["text_dim"]
+    if context.shape[-1] != text_dim:
+        raise One4DInputError(
+            f"the text conditioning has width {context.shape[-1]} but this backbone expects {text_dim}; "
+            "use the Wan umT5 text encoder (CLIPLoader type 'wan') for Wan backbones."
+        )
+    negative = None if negative_context is None else pad_text(negative_context, text_length)
+    return Conditioning(num_frames, height, width, indices, mask, cond_lat, pad_text(context, text_length), negative, clip_context)
 

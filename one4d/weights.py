@@ -3,15 +3,14 @@
 Keys: ``rgb.<peft key>`` and ``xyz.<peft key>`` where the peft key is peft's own adapter-free name
 (``blocks.0.attn1.to_q.lora_A.weight``), and ``links.{xyz_to_rgb|rgb_to_xyz}.<slot>.{weight|bias}``.
 Metadata (strings): ``format=one4d``, ``format_version``, ``rank``, ``alpha``, ``link_layers``,
-``base`` (JSON: hidden size, blocks, input channels, image attention, preset name) and ``normalization``.
+``base`` (JSON: hidden size, blocks, input channels, image attention, preset name) and ``normalization``
+(JSON: how the pointmaps the model generates were normalized, :data:`NORMALIZATION`).
 Loading checks the metadata against the loaded backbone first, so a file for another model size gets an
 error naming both, never a shape error from deep inside torch.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,18 @@ from safetensors.torch import save_file
 from .backbone import DitVariant, read_safetensors
 from .dlc import BRANCHES, DLCConfig, One4DModel
 from .errors import One4DInputError
+from .export.atomic import atomic_path
+from .pointmap import PERCENTILE
 
 FORMAT = "one4d"
 FORMAT_VERSION = "1"
+NORMALIZATION = {
+    "scheme": "median-shift-percentile-scale",
+    "shift": "median z of the clip's valid points",
+    "scale": f"{PERCENTILE:g}th percentile of max(|x|, |y|, |z - shift|)",
+    "range": [-1.0, 1.0],
+    "space": "first camera of the clip, OpenCV axes",
+}
 
 
 def base_signature(variant: DitVariant) -> dict[str, Any]:
@@ -83,7 +91,7 @@ def check_fits(meta: dict[str, str], variant: DitVariant, source: str) -> None:
 
 
 def save_one4d(model: One4DModel, path: str | Path, extra_metadata: dict[str, str] | None = None) -> None:
-    """Write adapters, links and metadata atomically (temp file in the same folder, then rename)."""
+    """Write adapters, links and metadata atomically."""
     tensors: dict[str, torch.Tensor] = {}
     for name in BRANCHES:
         sd = get_peft_model_state_dict(model.dit, adapter_name=name)
@@ -98,18 +106,13 @@ def save_one4d(model: One4DModel, path: str | Path, extra_metadata: dict[str, st
         "link_layers": json.dumps(list(cfg.link_layers)),
         "link_bias": "true" if cfg.link_bias else "false",
         "base": json.dumps(base_signature(model.variant)),
+        "normalization": json.dumps(NORMALIZATION),
         **(extra_metadata or {}),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def load_one4d_into(model: One4DModel, path: str | Path) -> dict[str, str]:

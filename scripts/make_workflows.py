@@ -30,6 +30,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "example_workflows"
+sys.path.insert(0, str(ROOT))
+
+from one4d.defaults import EMBEDDED as EMBEDDED_DEFAULTS  # noqa: E402  (the pack's library, from this checkout)
+from one4d.defaults import WAN_FUN_14B, ModelDefaults  # noqa: E402
 
 EMBEDDED = "embedded (CPU demo)"
 DIT_14B = "Wan2.1-Fun-V1_1-InP-14B_fp8_e4m3fn.safetensors"
@@ -74,7 +78,6 @@ CORE_NODES: dict[str, dict[str, Any]] = {
         "outputs": []},
     "PreviewImage": {"inputs": [("images", "IMAGE")], "widgets": [], "outputs": []},
 }
-SEED_CONTROL = ["fixed", "increment", "decrement", "randomize"]
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 
 
@@ -96,7 +99,6 @@ def pack_node_spec(cls) -> dict[str, Any]:
 
 
 def node_specs() -> dict[str, dict[str, Any]]:
-    sys.path.insert(0, str(ROOT))
     import nodes
 
     specs = dict(CORE_NODES)
@@ -288,9 +290,11 @@ def _clip_vision(g: Graph, image: tuple[Node, int], row: float):
     return g.add("CLIPVisionEncode", 1, row, {"crop": "none"}, clip_vision=(loader, 0), image=image)
 
 
-def _tail(g: Graph, model: Node, cond: Node, prefix: str, seed: int, steps: int, guidance: float, fps: float, preview_images: bool):
-    sample = g.add("One4DSample", 3, 0, {"seed": seed, "seed__control": "fixed", "steps": steps, "guidance": guidance,
-                                          "shift": 3.0, "scheduler": "unipc"}, model=(model, 0), conditioning=(cond, 0))
+def _tail(g: Graph, model: Node, cond: Node, prefix: str, seed: int, defaults: ModelDefaults, fps: float, preview_images: bool):
+    """Sample with the model kind's declared defaults, decode, recover cameras, save."""
+    sample = g.add("One4DSample", 3, 0, {"seed": seed, "seed__control": "fixed", "steps": defaults.steps,
+                                          "guidance": defaults.guidance, "shift": defaults.shift, "scheduler": defaults.scheduler},
+                   model=(model, 0), conditioning=(cond, 0))
     decode = g.add("One4DDecode", 3, 300, {}, model=(model, 0), rgb_latent=(sample, 0), pointmap_latent=(sample, 1))
     cams = g.add("One4DCameras", 4, 0, {"shared_focal": True, "refine_iterations": 100, "remove_flying_points": True},
                  pointmap=(decode, 1))
@@ -307,23 +311,21 @@ def _tail(g: Graph, model: Node, cond: Node, prefix: str, seed: int, steps: int,
                                             "method": "default"}, title="Save depth video", size=(340, 420), images=(cams, 1))
 
 
-def _cond_values(width: int, height: int, length: int, indices: str, prompt: str = "", negative: str = "") -> dict:
-    return {"width": width, "height": height, "length": length, "frame_indices": indices, "prompt": prompt,
-            "negative_prompt": negative}
+def _cond_values(defaults: ModelDefaults, indices: str, prompt: str = "", negative: str = "") -> dict:
+    """Build Conditioning widgets at the model kind's clip size."""
+    return {"width": defaults.width, "height": defaults.height, "length": defaults.frames, "frame_indices": indices,
+            "prompt": prompt, "negative_prompt": negative}
 
 
 def embedded_image_to_4d() -> Graph:
-    sys.path.insert(0, str(ROOT))
-    from one4d.training.recipe import GUIDANCE
-
     g = Graph("one4d_embedded_cpu", "One4D embedded model: image to 4D on a CPU",
               "The pack's own small One4D model (17 frames, 64x64): no downloads, under a minute on a CPU. The sample image "
               "is copied into ComfyUI's input folder when the pack loads.")
     model = _backbone(g, embedded=True)
     image = g.add("LoadImage", 1, 0, {"image": "one4d_sample.png"}, size=(340, 360))
-    cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(64, 64, 17, "first", SAMPLE_CAPTION), size=(360, 420),
+    cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(EMBEDDED_DEFAULTS, "first", SAMPLE_CAPTION), size=(360, 420),
                  model=(model, 0), images=(image, 0))
-    _tail(g, model, cond, "one4d/embedded", seed=0, steps=20, guidance=GUIDANCE, fps=8.0, preview_images=True)
+    _tail(g, model, cond, "one4d/embedded", seed=0, defaults=EMBEDDED_DEFAULTS, fps=8.0, preview_images=True)
     return g
 
 
@@ -334,9 +336,9 @@ def image_to_4d() -> Graph:
     pos, neg = _text(g, "the camera slowly orbits around the scene, natural motion, high detail")
     image = g.add("LoadImage", 1, 0, {"image": "example.png"}, size=(340, 360))
     vision = _clip_vision(g, (image, 0), 400)
-    cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(832, 480, 81, "first"), size=(360, 420), model=(model, 0),
+    cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(WAN_FUN_14B, "first"), size=(360, 420), model=(model, 0),
                  images=(image, 0), positive=(pos, 0), negative=(neg, 0), clip_vision_output=(vision, 0))
-    _tail(g, model, cond, "one4d/image_to_4d", seed=42, steps=30, guidance=5.0, fps=16.0, preview_images=False)
+    _tail(g, model, cond, "one4d/image_to_4d", seed=42, defaults=WAN_FUN_14B, fps=16.0, preview_images=False)
     return g
 
 
@@ -351,9 +353,9 @@ def sparse_to_4d() -> Graph:
     ab = g.add("ImageBatch", 2, 470, {}, image1=(a, 0), image2=(b, 0))
     abc = g.add("ImageBatch", 2, 570, {}, image1=(ab, 0), image2=(c, 0))
     vision = _clip_vision(g, (a, 0), 1030)
-    cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(832, 480, 81, "0,40,80"), size=(360, 420), model=(model, 0),
+    cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(WAN_FUN_14B, "0,40,80"), size=(360, 420), model=(model, 0),
                  images=(abc, 0), positive=(pos, 0), negative=(neg, 0), clip_vision_output=(vision, 0))
-    _tail(g, model, cond, "one4d/sparse_to_4d", seed=42, steps=30, guidance=5.0, fps=16.0, preview_images=False)
+    _tail(g, model, cond, "one4d/sparse_to_4d", seed=42, defaults=WAN_FUN_14B, fps=16.0, preview_images=False)
     return g
 
 
@@ -366,9 +368,9 @@ def video_to_4d() -> Graph:
     parts = g.add("GetVideoComponents", 1, 380, {}, video=(video, 0))
     first = g.add("ImageFromBatch", 1, 500, {"batch_index": 0, "length": 1}, title="First frame", image=(parts, 0))
     vision = _clip_vision(g, (first, 0), 640)
-    cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(832, 480, 81, "all"), size=(360, 420), model=(model, 0),
+    cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(WAN_FUN_14B, "all"), size=(360, 420), model=(model, 0),
                  images=(parts, 0), positive=(pos, 0), negative=(neg, 0), clip_vision_output=(vision, 0))
-    _tail(g, model, cond, "one4d/video_to_4d", seed=42, steps=30, guidance=1.0, fps=16.0, preview_images=False)
+    _tail(g, model, cond, "one4d/video_to_4d", seed=42, defaults=WAN_FUN_14B, fps=16.0, preview_images=False)
     return g
 
 
@@ -382,9 +384,9 @@ def text_to_4d() -> Graph:
     lora = g.add("One4DApplyRGBLoRA", 1, 0, {"lora_name": COMMUNITY_LORA, "strength": 1.0}, mode=4,
                  title="One4D Apply RGB LoRA (bypassed: pick a LoRA, Ctrl+B)", model=(apply, 0))
     pos, neg = _text(g, "a red vintage car drives along a coastal road at sunset, the camera tracks alongside")
-    cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(832, 480, 81, "none"), size=(360, 420), model=(lora, 0),
+    cond = g.add("One4DBuildConditioning", 2, 0, _cond_values(WAN_FUN_14B, "none"), size=(360, 420), model=(lora, 0),
                  positive=(pos, 0), negative=(neg, 0))
-    _tail(g, lora, cond, "one4d/text_to_4d", seed=42, steps=30, guidance=5.0, fps=16.0, preview_images=False)
+    _tail(g, lora, cond, "one4d/text_to_4d", seed=42, defaults=WAN_FUN_14B, fps=16.0, preview_images=False)
     return g
 
 

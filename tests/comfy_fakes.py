@@ -56,10 +56,10 @@ class CLIPLoader:
     FUNCTION = "load"
 
     def load(self, clip_name, type, device="default"):  # noqa: A002
-        from one4d.training.recipe import HashTextEncoder
+        from one4d.text import HashTextEncoder
 
         assert type == "wan"
-        return (HashTextEncoder(64),)
+        return (HashTextEncoder(64, 48),)
 
 
 class CLIPTextEncode:
@@ -131,7 +131,7 @@ def embedded_version(prompt: dict, steps: int = 2, refine: int = 10) -> dict:
     Frame indices written for 81 frames are scaled to 17 (0,40,80 -> 0,8,16); steps and camera refinement are
     cut so the test stays fast.
     """
-    from nodes.models import EMBEDDED
+    from nodes.cache import EMBEDDED
 
     out = json.loads(json.dumps(prompt))
     for node in out.values():

@@ -10,31 +10,39 @@ import torch
 import trimesh
 from plyfile import PlyData
 
-from one4d.training import recipe as emb
 from one4d.cli import main
 from one4d.data import HELDOUT_SEEDS, TRAIN_SEEDS, render_scene
+from one4d.defaults import EMBEDDED
 from one4d.errors import One4DInputError
 from one4d.evaluation.suite import evaluate_scene
+from one4d.models import EMBEDDED_DIR, ModelFolder, read_component_config
 from one4d.pipeline import One4DPipeline
 from one4d.sampling import SamplerSettings
+from one4d.text import HashTextEncoder
+from one4d.training import recipe
+
+SAMPLE = str(EMBEDDED_DIR.parent / "sample.png")
 
 
 @pytest.fixture(scope="module")
 def pipe() -> One4DPipeline:
-    return One4DPipeline.embedded()
+    return One4DPipeline.from_folder("embedded")
 
 
 def test_shipped_files_are_small_and_self_describing():
-    files = [emb.ASSET_DIR / n for n in ("vae.safetensors", "dit.safetensors", "one4d.safetensors")]
+    folder = ModelFolder.open("embedded")
+    files = [folder.file(n) for n in ("vae", "dit", "one4d")]
     assert all(f.is_file() for f in files)
     assert sum(f.stat().st_size for f in files) <= 30 * 2**20
-    assert emb.read_config(emb.ASSET_DIR / "dit.safetensors") == json.loads(json.dumps(emb.DIT_CONFIG))
+    assert read_component_config(folder.file("dit")) == json.loads(json.dumps(recipe.DIT_CONFIG))
+    assert folder.kind == "embedded" and folder.defaults == EMBEDDED
+    assert json.loads((EMBEDDED_DIR / "model.json").read_text()) == recipe.MODEL_LAYOUT
 
 
 def test_hash_text_encoder_is_deterministic_and_padded():
-    enc = emb.HashTextEncoder(64)
+    enc = HashTextEncoder(64, recipe.TEXT_LENGTH)
     a, b = enc("A red sphere"), enc("a red  sphere!")
-    assert a.shape == (1, emb.TEXT_LENGTH, 64) and torch.equal(a, b)
+    assert a.shape == (1, recipe.TEXT_LENGTH, 64) and torch.equal(a, b)
     assert a[0, 3:].abs().max() == 0 and a[0, :3].abs().min() > 0
     assert not torch.equal(enc("a blue sphere"), a)
     assert enc("").abs().max() == 0
@@ -50,7 +58,7 @@ def test_full_video_reconstruction_beats_baselines_and_keeps_rgb(pipe):
     for index in (0, 1):
         assert HELDOUT_SEEDS[index] not in TRAIN_SEEDS
         scene = render_scene(HELDOUT_SEEDS[index])
-        rows.append(evaluate_scene(pipe, scene, "full", SamplerSettings(steps=20, guidance=emb.GUIDANCE, seed=0)))
+        rows.append(evaluate_scene(pipe, scene, "full", SamplerSettings(steps=20, guidance=EMBEDDED.guidance, seed=0)))
         const.append(constant_depth_metrics(scene)["depth_absrel"])
     absrel = np.mean([r["depth_absrel"] for r in rows])
     delta = np.mean([r["delta_1_25"] for r in rows])
@@ -62,7 +70,7 @@ def test_full_video_reconstruction_beats_baselines_and_keeps_rgb(pipe):
 
 def test_one4d_run_writes_files_that_other_readers_open(tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["run", "--image", str(emb.ASSET_DIR.parent / "sample.png"), "--out", str(out), "--steps", "8"])
+    code = main(["run", "--image", SAMPLE, "--out", str(out), "--steps", "8"])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(["rgb.mp4", "pointmaps.npz", "pointcloud.ply", "cameras.json", "preview.png"])
     npz = np.load(out / "pointmaps.npz")
@@ -84,24 +92,25 @@ def test_one4d_run_writes_files_that_other_readers_open(tmp_path, capsys):
 
 
 def test_failed_run_leaves_no_partial_output(tmp_path, monkeypatch):
-    import one4d.cli.run as run_cli
+    """A writer failing after others succeeded leaves neither their files nor the staging folder, and a
+    previous complete run in the same folder stays as it was."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "rgb.mp4").write_bytes(b"previous run")
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("one4d.export.export_ply", boom)
-    out = tmp_path / "out"
+    monkeypatch.setattr("one4d.export.result_folder.export_ply", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         main(["run", "--text", "a red sphere", "--out", str(out), "--steps", "2"])
-    assert list(out.iterdir()) == []
-    assert run_cli.OUTPUTS
+    assert [p.name for p in out.iterdir()] == ["rgb.mp4"] and (out / "rgb.mp4").read_bytes() == b"previous run"
 
 
 def test_bad_run_inputs_give_clear_errors(tmp_path, capsys):
     assert main(["run", "--image", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]) == 2
     assert "cannot read image" in capsys.readouterr().err
-    img = str(emb.ASSET_DIR.parent / "sample.png")
-    assert main(["run", "--frames", img, img, "--indices", "0", "--out", str(tmp_path / "o")]) == 2
+    assert main(["run", "--frames", SAMPLE, SAMPLE, "--indices", "0", "--out", str(tmp_path / "o")]) == 2
     assert "2 image(s)" in capsys.readouterr().err
 
 
@@ -125,19 +134,18 @@ def test_eval_and_run_take_a_model_folder(tmp_path, capsys):
     folder = tmp_path / "work"
     folder.mkdir()
     for name in ("vae.safetensors", "dit.safetensors"):
-        shutil.copy(emb.ASSET_DIR / name, folder / name)
+        shutil.copy(EMBEDDED_DIR / name, folder / name)
     save_one4d(untrained_pipeline().model, folder / "one4d.safetensors")
     args = ["eval", "--json", "--scenes", "1", "--steps", "2", "--modes", "full"]
     assert main([*args, "--model", str(folder)]) == 0
     mine = json.loads(capsys.readouterr().out)["full"]
     assert main(args) == 0
     shipped = json.loads(capsys.readouterr().out)["full"]
-    reference = evaluate_scene(untrained_pipeline(), render_scene(HELDOUT_SEEDS[0]), "full", SamplerSettings(steps=2, guidance=emb.GUIDANCE, seed=0))
+    reference = evaluate_scene(untrained_pipeline(), render_scene(HELDOUT_SEEDS[0]), "full", SamplerSettings(steps=2, guidance=EMBEDDED.guidance, seed=0))
     assert mine["depth_absrel"] == pytest.approx(reference["depth_absrel"], rel=1e-6)
     assert mine["depth_absrel"] != pytest.approx(shipped["depth_absrel"], rel=1e-3)
     (folder / "one4d.safetensors").unlink()
-    img = str(emb.ASSET_DIR.parent / "sample.png")
-    assert main(["run", "--image", img, "--model", str(folder), "--out", str(tmp_path / "o")]) == 2
+    assert main(["run", "--image", SAMPLE, "--model", str(folder), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "missing: one4d.safetensors" in err and "--work folder" in err
     assert not (tmp_path / "o").exists()
@@ -156,7 +164,7 @@ def test_suite_seeds_pick_the_split():
 
 
 def test_degenerate_generated_pointmap_falls_back_to_fixed_cameras():
-    from one4d.pipeline import assemble_result
+    from one4d.geometry import assemble_result
 
     flat = np.zeros((5, 16, 16, 3), np.float32)
     flat[..., 2] = 1.0  # every pixel at the same point: no camera can be recovered
@@ -168,7 +176,8 @@ def test_degenerate_generated_pointmap_falls_back_to_fixed_cameras():
 def test_coupling_report_sees_the_links(pipe):
     """With zero links the pointmap prediction cannot depend on the video (own == swapped); the shipped
     model's does: its pointmap error is lower with the scene's own video than with another scene's."""
-    from one4d.evaluation.suite import coupling_report, suite_seeds, untrained_pipeline
+    from one4d.evaluation.reports import coupling_report
+    from one4d.evaluation.suite import suite_seeds, untrained_pipeline
 
     untrained = coupling_report(untrained_pipeline(), suite_seeds(2), sigmas=(0.9,))["sigma_0.9"]
     assert abs(untrained["own"] - untrained["swapped"]) < 1e-6 * untrained["own"]

@@ -13,9 +13,9 @@ from safetensors.torch import save_file
 
 import nodes
 from comfy_fakes import CORE, embedded_version
-from nodes import comfy_bridge, models
+from nodes import cache, comfy_bridge
 from nodes.headless import run_prompt
-from nodes.models import EMBEDDED
+from nodes.cache import EMBEDDED
 from one4d.errors import One4DInputError
 from one4d.sampling import One4DInterrupted
 
@@ -288,7 +288,7 @@ def tiny_models(dirs):
     wrong = {k: torch.randn(v.shape[0], 48) if "lora_A" in k else v for k, v in lora.items()}
     save_file(wrong, root / "loras" / "for_a_bigger_wan.safetensors")
     yield root
-    models.clear_cache()
+    cache.clear_cache()
 
 
 def _tiny(storage="auto", weights="tiny_one4d.safetensors"):

@@ -7,7 +7,8 @@ import torch
 from one4d.backbone import DIT_PRESETS, DitVariant, build_dit
 from one4d.dlc import BRANCHES, DLCConfig, One4DModel
 from one4d.errors import One4DInputError
-from one4d.sampling import Conditioning, One4DInterrupted, SamplerSettings, sample
+from one4d.sampling import One4DInterrupted, SamplerSettings, sample
+from one4d.umc import Conditioning
 from one4d.umc import build_mask
 
 

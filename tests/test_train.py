@@ -6,7 +6,8 @@ import torch
 
 from one4d.backbone import DIT_PRESETS, DitVariant, build_dit
 from one4d.dlc import DLCConfig, One4DModel
-from one4d.training.loop import StepSettings, default_task_mix, flow_matching_loss, sample_observed, shifted_sigmas
+from one4d.training.loop import StepSettings, flow_matching_loss, shifted_sigmas
+from one4d.training.tasks import default_task_mix, sample_observed
 from one4d.umc import build_mask
 
 

@@ -7,28 +7,32 @@ import torch
 
 from one4d.backbone import read_safetensors
 from one4d.cli import main
+from one4d.models import ModelFolder
 from one4d.weights import read_metadata
 
 
 def test_all_stages_on_two_clips(tmp_path, monkeypatch):
     work = tmp_path / "w"
     saved_at = []
-    import one4d.weights as weights  # the one4d stage imports save_one4d from here when it runs
+    from one4d.training import stages
 
-    original = weights.save_one4d
+    original = stages.save_one4d
 
     def spy(model, path, extra=None):
         saved_at.append(int(extra["trained_steps"]))
         return original(model, path, extra)
 
-    monkeypatch.setattr(weights, "save_one4d", spy)
+    monkeypatch.setattr(stages, "save_one4d", spy)
     code = main(["train", "all", "--work", str(work), "--clips", "2", "--vae-steps", "1", "--base-steps", "2",
                  "--one4d-steps", "5", "--checkpoint-every", "2", "--batch", "2"])
     assert code == 0
     for name in ("data.npz", "vae.safetensors", "latents.npz", "dit.safetensors", "one4d.safetensors"):
         assert (work / name).is_file(), name
     assert saved_at == [2, 4, 5]  # checkpoints, then the final weights
-    assert read_metadata(work / "one4d.safetensors")["trained_steps"] == "5"
+    meta = read_metadata(work / "one4d.safetensors")
+    assert meta["trained_steps"] == "5" and json.loads(meta["normalization"])["scheme"] == "median-shift-percentile-scale"
+    folder = ModelFolder.open(work)  # the work folder is a complete model folder
+    assert folder.kind == "embedded" and (work / "model.json").is_file()
     stages = {json.loads(line)["stage"] for line in (work / "log.jsonl").read_text().splitlines()}
     assert {"data", "vae", "encode", "base", "one4d"} <= stages
 

@@ -16,10 +16,10 @@ from typing import Callable
 
 import torch
 
-from ..backbone import DIT_PRESETS, DitVariant, _dit, build_dit
+from ..backbone import DIT_PRESETS, DitVariant, dit_config, build_dit
 from ..dlc import BRANCHES, DLCConfig, One4DModel, count_dlc_parameters, forward_mode
 
-BENCH_CONFIG = _dit(512, 4, 1536, 8, 36, image=False, text_dim=512)
+BENCH_CONFIG = dit_config(512, 4, 1536, 8, 36, image=False, text_dim=512)
 BENCH_LATENT = (4, 32, 32)
 BENCH_RANK = 8
 BENCH_LINKS = (4,)

@@ -22,6 +22,7 @@ import http.server
 import json
 import mimetypes
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,11 +34,26 @@ from pathlib import Path
 import numpy as np
 
 from ..export.preview_payload import write_preview_payload
+from . import SuiteUnavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEB_TEST_DIR = REPO_ROOT / "tests" / "web"
 PACK_NAME = "ComfyUI-One4D"
 VIEW_TYPES = ("temp", "output", "input")
+CHROMIUM = Path(os.environ.get("ONE4D_CHROMIUM", "/usr/bin/chromium"))
+INSTALL_HINT = "run `bash .ci/install_web.sh` (Debian chromium, node and the npm packages of tests/web)"
+
+
+def missing_browser_tools() -> list[str]:
+    """What the widget's browser runs need and this machine lacks (empty when everything is there)."""
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append(f"chromium ({CHROMIUM})")
+    if shutil.which("node") is None:
+        missing.append("node")
+    if not (WEB_TEST_DIR / "node_modules" / "playwright-core").is_dir():
+        missing.append("playwright-core (tests/web/node_modules)")
+    return missing
 
 
 def make_demo_scene(frames: int = 9, height: int = 96, width: int = 128, seed: int = 0) -> dict:
@@ -168,6 +184,9 @@ def bench_widget(frames: int = 81, height: int = 352, width: int = 624, seconds:
 
     max_points_per_frame: None writes every pixel (the full 17.8M points at the default size).
     """
+    missing = missing_browser_tools()
+    if missing:
+        raise SuiteUnavailable(f"needs {', '.join(missing)}", INSTALL_HINT)
     scene = make_demo_scene(frames, height, width)
     budget = max_points_per_frame or height * width
     key = f"{frames}x{height}x{width}"

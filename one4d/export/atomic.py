@@ -3,15 +3,17 @@
 Every exporter writes to a hidden temporary name in the destination folder (same file system, same
 extension so codecs that dispatch on it still work) and renames it over the target with
 :func:`os.replace`, which is atomic; on any error the temporary file is removed and the old file, if any,
-is untouched.
+is untouched. A set of files that belong together is written into a hidden staging folder and moved
+into place only when every file was written (:func:`staged_folder`).
 """
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from ..errors import One4DInputError
 
@@ -55,3 +57,23 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
         with open(tmp, "wb") as fh:
             fh.write(data)
     return final
+
+
+@contextmanager
+def staged_folder(out: str | os.PathLike, names: Sequence[str]) -> Iterator[Path]:
+    """Yield a hidden staging folder inside ``out``; on success the files ``names`` written there replace
+    those in ``out`` together, and on any error nothing in ``out`` changes. The stage is always removed."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = out / f".staging-{uuid.uuid4().hex[:8]}"
+    stage.mkdir()
+    try:
+        yield stage
+        missing = [n for n in names if not (stage / n).is_file()]
+        if missing:
+            raise RuntimeError(f"staged output is incomplete (missing {', '.join(missing)})")
+        for name in names:
+            os.replace(stage / name, out / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+

@@ -21,6 +21,9 @@ Public API::
     flying_point_mask(depth, valid=None, rel_threshold=0.1, radius=1, mode="edge") -> mask
     remove_flying_points(estimate, ...) -> CameraEstimate
     make_sequence(frames, height, width, focal, path, seed, noise, outliers, zoom) -> SyntheticSequence
+    cameras_for_generated(points, valid=None, **recover_kwargs) -> CameraEstimate   # fixed cameras on failure
+    anchor_to_first_camera(points, c2w) -> (points, c2w)
+    assemble_result(rgb, normalized_points, indices, recover=True) -> One4DResult
 
 Module docstrings record the decisions the paper leaves open (weights, optimizer, iterations, focal
 sharing, window planning, blending, flying-point rule); docs/geometry.md summarizes them with measurements.
@@ -38,14 +41,19 @@ from .projection import (
     rotation_angle_deg,
     unproject_depth,
 )
+from .result import One4DResult, anchor_to_first_camera, assemble_result, cameras_for_generated
 from .stitch import StitchResult, plan_windows, stitch_windows
 from .synthetic import SyntheticSequence, make_sequence
 
 __all__ = [
     "CameraEstimate",
+    "One4DResult",
     "Sim3",
     "StitchResult",
     "SyntheticSequence",
+    "anchor_to_first_camera",
+    "assemble_result",
+    "cameras_for_generated",
     "flying_point_mask",
     "intrinsics_from_focal",
     "make_sequence",

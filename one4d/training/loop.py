@@ -1,56 +1,29 @@
-"""One rectified-flow training step for One4D, and the task mix over observed-frame counts.
+"""The rectified-flow training loop of One4D: one loss on both modalities, the lr schedule, the loop.
 
 Decisions the paper leaves open: sigma is drawn uniformly and warped with the same shift as sampling
 (default 3.0) so training sees the noise levels inference spends its steps on; the XYZ loss has weight 1;
-the text is dropped (zero context) with probability 0.1 so classifier-free guidance works; the task mix is
-the paper's 0.35 / 0.30 / 0.35 (single image / sparse / full video) scaled to make room for a 0.10
-text-only share; sparse tasks keep first, last and evenly spaced frames at a ratio drawn log-uniformly in
-[0.03, 0.5] (the paper's evaluated range).
+the text is dropped (zero context) with probability 0.1 so classifier-free guidance works. The task mix
+(which frames each clip observes) is in :mod:`one4d.training.tasks`.
 """
 from __future__ import annotations
 
+import json
 import math
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..dlc import One4DModel
-from ..umc import sparse_indices
-
-PAPER_MIX = {"image": 0.35, "sparse": 0.30, "video": 0.35}
-
-
-def default_task_mix(text_share: float = 0.10) -> dict[str, float]:
-    """The paper's mix scaled by ``1 - text_share``, plus a text-only share."""
-    mix = {k: v * (1 - text_share) for k, v in PAPER_MIX.items()}
-    mix["text"] = text_share
-    return mix
-
-
-def draw_task(rng: np.random.Generator, mix: dict[str, float]) -> str:
-    """Draw a task name (text, image, sparse, video) with the probabilities of ``mix``."""
-    names = sorted(mix)
-    probs = np.array([mix[n] for n in names], dtype=np.float64)
-    return names[int(rng.choice(len(names), p=probs / probs.sum()))]
-
-
-def sample_observed(rng: np.random.Generator, num_frames: int, mix: dict[str, float]) -> tuple[str, list[int]]:
-    """Draw a task from ``mix`` and the frame indices it observes."""
-    task = draw_task(rng, mix)
-    if task == "text":
-        return task, []
-    if task == "image":
-        return task, [0]
-    if task == "video":
-        return task, list(range(num_frames))
-    ratio = math.exp(rng.uniform(math.log(0.03), math.log(0.5)))
-    return task, sparse_indices(num_frames, ratio)
 
 
 @dataclass
 class StepSettings:
+    """Loss settings of a training step (module docstring)."""
+
     shift: float = 3.0
     xyz_weight: float = 1.0
     text_dropout: float = 0.1
@@ -81,7 +54,7 @@ def flow_matching_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Rectified-flow MSE on both modalities for a batch of clean latents; returns ``(loss, parts)``.
 
-    Same sigma and text for both modalities, independent noise (PAPER.md section 5/6).
+    Same sigma and text for both modalities, independent noise (the paper's sections 5 and 6).
     """
     b = rgb0.shape[0]
     u = torch.rand(b, generator=generator)
@@ -97,3 +70,46 @@ def flow_matching_loss(
     loss_xyz = F.mse_loss(v_xyz.float(), (eps_x - xyz0).float())
     loss = loss_rgb + settings.xyz_weight * loss_xyz
     return loss, {"loss": loss.item(), "rgb": loss_rgb.item(), "xyz": loss_xyz.item()}
+
+
+def log_values(work: Path, stage: str, step: int, **values: float) -> None:
+    """Append one record to ``<work>/log.jsonl``."""
+    with open(work / "log.jsonl", "a") as f:
+        f.write(json.dumps({"stage": stage, "step": step, "time": time.time(), **values}) + "\n")
+
+
+class BatchSource(Protocol):
+    def draw(self, batch: int) -> tuple[torch.Tensor, ...]:
+        """Clean RGB and XYZ latents, UMC masks, conditioning latents and text contexts of ``batch`` clips."""
+
+
+def fit_two_modalities(model, batches: BatchSource, steps: int, lr: float, batch: int, work: Path, tag: str, seed: int,
+                       checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0) -> float:
+    """Train a two-modality model's trainable parameters with the rectified-flow loss; returns seconds.
+
+    ``checkpoint(step)`` is called every ``checkpoint_every`` steps (0: never), so a long run that is
+    interrupted still leaves its latest weights."""
+    params = model.trainable_parameters()
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(seed)
+    settings = StepSettings()
+    model.train()
+    t0 = time.time()
+    for step in range(steps):
+        rgb0, xyz0, mask, cond, ctx = batches.draw(batch)
+        loss, parts = flow_matching_loss(model, rgb0, xyz0, mask, cond, ctx, settings, gen)
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(step, steps, lr)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            log_values(work, tag, step, **parts)
+        if checkpoint is not None and checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+            model.eval()
+            checkpoint(step + 1)
+            model.train()
+    model.eval()
+    return time.time() - t0
+

@@ -1,0 +1,73 @@
+"""``one4d eval``: a model on the fixed held-out synthetic suite (:mod:`one4d.evaluation.suite`), in four modes,
+with optional baselines, VAE and coupling reports; a table, and JSON with ``--json``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import torch
+
+from ..data import render_scene
+from ..errors import One4DInputError
+from ..evaluation.reports import codec_report, coupling_report
+from ..evaluation.suite import METRICS, MODES, constant_depth_metrics, mean_rows, run_suite, suite_seeds, untrained_pipeline
+from ..pipeline import One4DPipeline
+from .options import add_sampling_options, sampling_settings
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    modes = tuple(args.modes.split(",")) if args.modes else MODES
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        raise One4DInputError(f"unknown mode {bad[0]!r}; choose from {', '.join(MODES)}.")
+    torch.set_num_threads(args.threads)
+    pipe = One4DPipeline.from_folder(args.model)
+    settings = sampling_settings(args, pipe.defaults)
+    seeds = suite_seeds(args.scenes, args.split, args.first_scene)
+    results = run_suite(pipe, seeds, modes, settings)
+    table: dict[str, dict] = {f"one4d/{m}": v for m, v in results.items()}
+    if args.baselines:
+        untrained = run_suite(untrained_pipeline(args.model), seeds, modes, settings, with_base=False)
+        table.update({f"untrained/{m}": v for m, v in untrained.items()})
+        const = mean_rows([constant_depth_metrics(render_scene(s)) for s in seeds])
+        table["constant-depth"] = {k: const.get(k) for k in METRICS}
+    stream = sys.stderr if args.json else sys.stdout
+    print(f"{'model/mode':<18}" + "".join(f"{m:>14}" for m in METRICS), file=stream)
+    for name, row in table.items():
+        cells = "".join(f"{'-' if row.get(m) is None else format(row[m], '.4f'):>14}" for m in METRICS)
+        print(f"{name:<18}{cells}", file=stream)
+    doc: dict[str, Any] = dict(results)
+    if args.baselines:
+        doc["baselines"] = {k: v for k, v in table.items() if not k.startswith("one4d/")}
+    if args.vae:
+        doc["vae"] = codec_report(pipe.codec, seeds)
+        print("vae (held-out reconstruction): " + ", ".join(f"{k} {v:.4f}" for k, v in doc["vae"].items()), file=stream)
+    if args.coupling:
+        doc["coupling"] = coupling_report(pipe, seeds)
+        print("coupling (xyz x0 MSE, own video vs another scene's): " + ", ".join(
+            f"{k} {v['own']:.4f} vs {v['swapped']:.4f}" for k, v in doc["coupling"].items()), file=stream)
+    if args.json:
+        print(json.dumps(doc))
+    return 0
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.description = __doc__.splitlines()[0]
+    p.add_argument("--json", action="store_true", help="one JSON object {mode: {metric: value}} on stdout")
+    p.add_argument("--scenes", type=int, default=8, help="scenes per mode")
+    p.add_argument("--split", choices=("heldout", "train"), default="heldout",
+                   help="held-out scenes (the suite) or training scenes (to check how well the model fits its data)")
+    p.add_argument("--first-scene", type=int, default=0,
+                   help="start at this position of the split's seeds (e.g. 100: held-out scenes kept for validation)")
+    p.add_argument("--modes", default="", help=f"comma-separated subset of {', '.join(MODES)}")
+    p.add_argument("--baselines", action="store_true", help="also evaluate the untrained model and constant depth")
+    p.add_argument("--vae", action="store_true", help="also report the VAE's RGB and pointmap reconstruction")
+    p.add_argument("--coupling", action="store_true",
+                   help="also report how much the pointmap prediction depends on the RGB video (see coupling_report)")
+    p.add_argument("--model", default="embedded",
+                   help="'embedded' (the shipped model) or a folder with vae/dit/one4d.safetensors, e.g. a `one4d train` --work folder")
+    add_sampling_options(p)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.set_defaults(handler=evaluate)

@@ -1,0 +1,42 @@
+"""``one4d train``: the embedded model's training recipe, stage by stage (:mod:`one4d.training.stages`).
+
+It trains the embedded-size model only (17 x 64 x 64 procedural clips, hash text encoder); its ``--work``
+folder becomes a model folder that ``one4d run``, ``one4d eval`` and the nodes load.
+"""
+from __future__ import annotations
+
+import argparse
+
+from ..training.stages import STAGES, run_stages
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.description = __doc__.splitlines()[0]
+    p.add_argument("stage", choices=(*STAGES, "ablation", "all"), help="the stage to run; 'all' runs data, vae, encode, base, one4d")
+    p.add_argument("--work", default="runs/embedded", help="folder for data, latents, logs and weights (becomes a model folder)")
+    p.add_argument("--clips", type=int, default=400, help="data: procedural training clips to render")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--batch", type=int, default=16, help="base, one4d, ablation: clips per training step")
+    p.add_argument("--vae-steps", type=int, default=600, help="vae: training steps")
+    p.add_argument("--vae-batch", type=int, default=4, help="vae: clips per step")
+    p.add_argument("--vae-lr", type=float, default=2e-3, help="vae: peak learning rate (cosine schedule)")
+    p.add_argument("--vae-kl", type=float, default=1e-4, help="vae: weight of the KL term")
+    p.add_argument("--vae-pointmap-share", type=float, default=0.0,
+                   help="vae: fraction of training clips that are normalized pointmaps (0: RGB only, as the paper)")
+    p.add_argument("--vae-window", type=int, default=5,
+                   help="vae: frames per training clip (4k+1); longer windows teach the causal cache across chunks")
+    p.add_argument("--vae-init", default="", help="vae: start from this safetensors file (fine-tuning)")
+    p.add_argument("--vae-train", choices=("all", "decoder"), default="all",
+                   help="vae: 'decoder' fine-tunes only the decoder: latents stay the same, so DiT and One4D weights stay valid")
+    p.add_argument("--base-steps", type=int, default=2000, help="base: training steps of the base DiT")
+    p.add_argument("--base-lr", type=float, default=1e-3, help="base: peak learning rate")
+    p.add_argument("--one4d-steps", type=int, default=2000, help="one4d: training steps of the adapters and links")
+    p.add_argument("--one4d-lr", type=float, default=1e-3, help="one4d, ablation: peak learning rate")
+    p.add_argument("--one4d-init", default="", help="one4d: continue from this One4D weight file")
+    p.add_argument("--seed", type=int, default=4, help="one4d: seed of the batches and noise")
+    p.add_argument("--checkpoint-every", type=int, default=500,
+                   help="one4d: also write one4d.safetensors every N steps (0: only at the end)")
+    p.add_argument("--ablation-steps", type=int, default=1000, help="ablation: training steps of each variant")
+    p.add_argument("--ablation-scenes", type=int, default=4, help="ablation: held-out scenes each variant is evaluated on")
+    p.add_argument("--eval-steps", type=int, default=30, help="ablation: sampling steps of the evaluation")
+    p.set_defaults(handler=run_stages)

@@ -1,0 +1,80 @@
+"""Reports on a model's parts: how well its VAE reconstructs scenes, how much its pointmap branch uses the video."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..data import render_scene
+from ..errors import One4DInputError
+from ..pointmap import denormalize, fit_normalization, normalize
+from ..text import pad_text
+from ..umc import build_mask
+from .metrics import depth_metrics
+from .suite import mean_rows, psnr
+
+
+def scene_clip(scene):
+    """A scene's RGB video and normalized pointmap video as a VAE batch ``[2, 3, F, H, W]`` in [-1, 1],
+    with the pointmap's :class:`~one4d.pointmap.Normalization`."""
+    norm = fit_normalization(scene.points, scene.valid)
+    clip = torch.from_numpy(np.stack([scene.rgb * 2 - 1, normalize(scene.points, norm)])).permute(0, 4, 1, 2, 3)
+    return clip.float(), norm
+
+
+def codec_report(codec, seeds: Sequence[int]) -> dict[str, float]:
+    """How well the VAE reconstructs the RGB clips and normalized pointmap clips of the given scenes."""
+    from ..data import render_scene
+    from ..pointmap import normalize
+
+    rows = []
+    for s in seeds:
+        sc = render_scene(s)
+        clip, norm = scene_clip(sc)
+        with torch.no_grad():
+            rec = codec.decode(codec.encode(clip)).permute(0, 2, 3, 4, 1).numpy()
+        pts = denormalize(rec[1], norm)
+        cam = np.einsum("fij,fhwj->fhwi", np.linalg.inv(sc.c2w)[:, :3, :3], pts) + np.linalg.inv(sc.c2w)[:, None, None, :3, 3]
+        d = depth_metrics(cam[..., 2], sc.depth, sc.valid, alignment="none", max_depth=None)
+        rows.append({"rgb_psnr": psnr(rec[0] * 0.5 + 0.5, sc.rgb),
+                     "pointmap_psnr": psnr(rec[1] * 0.5 + 0.5, normalize(sc.points, norm) * 0.5 + 0.5),
+                     "pointmap_depth_absrel": d["abs_rel"]})
+    return mean_rows(rows)
+
+
+def coupling_report(pipe, seeds: Sequence[int], sigmas: tuple[float, ...] = (0.5, 0.9), seed: int = 0) -> dict[str, dict[str, float]]:
+    """How much the XYZ branch uses the RGB video: full-video conditioning, one denoising prediction.
+
+    For each scene, the clean pointmap latents are noised to each sigma and the model predicts them
+    back (``x0 = x_t - sigma * v``) twice: with the scene's own RGB video as conditioning and with another
+    scene's. The mean squared x0 error of both is reported; equal values mean the pointmap prediction
+    ignores the video (DLC's links carry nothing), a large gap means it reconstructs from the video.
+    """
+    scenes = len(seeds)
+    if scenes < 2:
+        raise One4DInputError("--coupling needs at least 2 scenes (it swaps the videos between scenes).")
+    rgb, xyz, ctx = [], [], []
+    with torch.no_grad():
+        for s in seeds:
+            sc = render_scene(s)
+            lat = pipe.codec.encode(scene_clip(sc)[0])  # the full-video conditioning latents are the RGB latents
+            rgb.append(lat[:1])
+            xyz.append(lat[1:])
+            ctx.append(pad_text(pipe.encode_text(sc.caption), pipe.text_length))
+    f = sc.rgb.shape[0]
+    rgb, xyz, ctx = torch.cat(rgb), torch.cat(xyz), torch.cat(ctx)
+    mask = build_mask(list(range(f)), f, tuple(rgb.shape[-2:]), batch=scenes)
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for sigma in sigmas:
+        eps_r, eps_x = torch.randn(rgb.shape, generator=gen), torch.randn(xyz.shape, generator=gen)
+        x_t = (1 - sigma) * xyz + sigma * eps_x
+        t = torch.full((scenes,), sigma * 1000.0)
+        row = {}
+        for name, video in (("own", rgb), ("swapped", rgb.roll(1, 0))):
+            with torch.no_grad():
+                _, v = pipe.model((1 - sigma) * video + sigma * eps_r, x_t, t, ctx, mask, video)
+            row[name] = float((x_t - sigma * v - xyz).square().mean())
+        out[f"sigma_{sigma:g}"] = row
+    return out
