@@ -61,7 +61,6 @@ DIT_PRESETS: dict[str, dict[str, Any]] = {
     "wan2.1-fun-v1.1-14b-inp-noclip": dit_config(5120, 40, 13824, 40, INP_CHANNELS, image=False),
     "wan2.1-fun-v1.1-1.3b-inp": dit_config(1536, 12, 8960, 30, INP_CHANNELS, image=True),
     "wan2.1-fun-v1.1-1.3b-inp-noclip": dit_config(1536, 12, 8960, 30, INP_CHANNELS, image=False),
-    "wan2.1-i2v-14b": dit_config(5120, 40, 13824, 40, INP_CHANNELS, image=True),
     "wan2.1-t2v-14b": dit_config(5120, 40, 13824, 40, LATENT_CHANNELS, image=False),
     "wan2.1-t2v-1.3b": dit_config(1536, 12, 8960, 30, LATENT_CHANNELS, image=False),
     # Tiny shapes for tests and the embedded model (text context stays 512 tokens long, as in Wan).

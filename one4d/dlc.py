@@ -165,7 +165,7 @@ class ControlLinks(nn.Module):
 
 
 class One4DModel(nn.Module):
-    """The frozen Wan DiT with the ``rgb``/``xyz`` LoRAs and control links (PAPER.md section 5)."""
+    """The frozen Wan DiT with the ``rgb``/``xyz`` LoRAs and control links (the paper's section 5)."""
 
     def __init__(self, dit: nn.Module, variant: DitVariant, config: DLCConfig | None = None):
         super().__init__()

@@ -1,5 +1,5 @@
 """Repeated prompts with other settings reuse the loaded model and do not grow memory:
-RSS after 10 runs stays within 10% of RSS after 2 (the issue's criterion)."""
+RSS after 10 runs stays within 10% of RSS after 2 (memory must not grow with the number of prompts)."""
 from __future__ import annotations
 
 import gc
