@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from one4d.errors import One4DInputError
+from one4d.export import export_cameras_json, export_colmap, export_depth_pngs, export_glb, export_npz, export_ply
+from one4d.export.preview_payload import write_preview_payload
 
 from . import comfy_bridge as bridge
 from .values import POINTMAP, PointmapData
@@ -49,7 +51,6 @@ def _check_pointmap(pointmap) -> PointmapData:
 
 
 def _payload(path: Path, pm: PointmapData, max_points_per_frame: int, fps: float) -> dict:
-    from one4d.export.preview_payload import write_preview_payload
 
     cams = pm.cameras
     return write_preview_payload(path, pm.points, _colors_u8(pm), pm.valid, None if cams is None else cams.K,
@@ -129,7 +130,6 @@ class One4DSave4D:
 
     @staticmethod
     def _write(pm: PointmapData, targets: dict, max_points: int, fps: float) -> None:
-        from one4d.export import export_cameras_json, export_colmap, export_depth_pngs, export_glb, export_npz, export_ply
 
         colors = _colors_u8(pm)
         cams = pm.cameras

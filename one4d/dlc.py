@@ -25,7 +25,7 @@ from peft import LoraConfig, inject_adapter_in_model
 from peft.tuners.lora.layer import Linear as LoraLinear
 from torch import nn
 
-from .backbone import INP_CHANNELS, LATENT_CHANNELS, DitVariant
+from .backbone import INP_CHANNELS, LATENT_CHANNELS, DitVariant, build_dit
 from .errors import One4DInputError
 
 BRANCHES = ("rgb", "xyz")
@@ -298,8 +298,6 @@ class One4DModel(nn.Module):
 
 def count_dlc_parameters(variant: DitVariant, config: DLCConfig | None = None) -> dict[str, int]:
     """Count adapter and link parameters of a DLC model from the config alone (nothing is allocated)."""
-    from .backbone import build_dit
-
     cfg = (config or DLCConfig()).resolve(variant.config["num_layers"])
     with torch.device("meta"):
         model = One4DModel(build_dit(variant.config, device="meta"), variant, cfg)

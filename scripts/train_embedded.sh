@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The exact recipe that produced one4d/assets/embedded/ (times measured on a 2-core CPU shared with other work).
 # Usage: bash scripts/train_embedded.sh [WORK_DIR]   then `one4d eval --model WORK_DIR` and copy
-# WORK_DIR/{vae,dit,one4d}.safetensors to one4d/assets/embedded/
+# WORK_DIR/{model.json,vae.safetensors,dit.safetensors,one4d.safetensors} to one4d/assets/embedded/
 set -euo pipefail
 W=${1:-runs/embedded}
 one4d train data --work "$W"                                                     # 400 clips, ~13 s

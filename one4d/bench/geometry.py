@@ -17,14 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import trimesh
+
+from ..evaluation.metrics import ate
+from ..export import export_ply
+from ..geometry import Sim3, make_sequence, plan_windows, recover_cameras, rotation_angle_deg, stitch_windows, umeyama
+
 
 def geometry_benchmarks(repeats: int = 2) -> dict[str, float]:
     """Measure camera recovery and PLY export at 81x352x624; see the module docstring for the keys."""
-    import trimesh
-
-    from ..export import export_ply
-    from ..geometry import make_sequence, recover_cameras
-
     F, H, W = 81, 352, 624
     scene = make_sequence(frames=F, height=H, width=W, focal=0.9, path="handheld", seed=0)
 
@@ -56,10 +58,6 @@ def geometry_benchmarks(repeats: int = 2) -> dict[str, float]:
 
 
 def _camera_errors(seq, est) -> dict[str, float]:
-    import numpy as np
-
-    from ..geometry import rotation_angle_deg
-
     R_rel = np.transpose(est.c2w[:, :3, :3], (0, 2, 1)).astype(np.float64) @ seq.c2w[:, :3, :3].astype(np.float64)
     inl = ~seq.outlier_mask
     extent = float(np.ptp(seq.points[inl], axis=0).max())
@@ -80,11 +78,6 @@ def geometry_accuracy() -> dict[str, dict[str, float]]:
     9 frames at 48x80, seed 1 noisy / 3 clean), ``zoom/per_frame_focal`` and ``stitch/200_frames``
     (33-frame windows overlapping by 8, each in a random Sim(3), 0.5% noise, one window with 10% garbage).
     """
-    import numpy as np
-
-    from ..geometry import Sim3, make_sequence, plan_windows, recover_cameras, stitch_windows, umeyama
-    from ..evaluation.metrics import ate
-
     out: dict[str, dict[str, float]] = {}
     for path, focal in [("orbit", 0.5), ("dolly", 1.0), ("pan", 2.5), ("handheld", 1.0), ("orbit", 2.5)]:
         seq = make_sequence(frames=9, height=48, width=80, focal=focal, path=path, seed=3)

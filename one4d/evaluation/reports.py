@@ -25,9 +25,6 @@ def scene_clip(scene):
 
 def codec_report(codec, seeds: Sequence[int]) -> dict[str, float]:
     """How well the VAE reconstructs the RGB clips and normalized pointmap clips of the given scenes."""
-    from ..data import render_scene
-    from ..pointmap import normalize
-
     rows = []
     for s in seeds:
         sc = render_scene(s)
