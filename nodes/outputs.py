@@ -130,7 +130,6 @@ class One4DSave4D:
 
     @staticmethod
     def _write(pm: PointmapData, targets: dict, max_points: int, fps: float) -> None:
-
         colors = _colors_u8(pm)
         cams = pm.cameras
         f, h, w = pm.shape

@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from accelerate import init_empty_weights
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
+from diffusers.loaders.single_file_utils import convert_wan_transformer_to_diffusers, convert_wan_vae_to_diffusers
+from safetensors.torch import load_file
 
 from .errors import One4DInputError
 
@@ -122,8 +124,6 @@ _FP8 = (torch.float8_e4m3fn, torch.float8_e5m2)
 
 def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
     """Read every tensor of a safetensors file, with an error naming the file when it is not one."""
-    from safetensors.torch import load_file
-
     p = Path(path)
     if not p.is_file():
         raise One4DInputError(f"checkpoint file '{p}' does not exist; put it in the model folder or fix the path.")
@@ -172,8 +172,6 @@ def dequantize_fp8(sd: dict[str, torch.Tensor], dtype: torch.dtype, keep_fp8: bo
 
 def to_diffusers_keys(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Map an original/ComfyUI-style Wan DiT state dict to diffusers key names (diffusers' converter)."""
-    from diffusers.loaders.single_file_utils import convert_wan_transformer_to_diffusers
-
     sd = _strip_prefix(sd)
     if any(k.startswith(m) or k == m for k in sd for m in _ORIGINAL_MARKERS) and "proj_out.weight" not in sd:
         return convert_wan_transformer_to_diffusers(dict(sd))
@@ -257,8 +255,6 @@ def load_dit(
 
 def load_vae(path: str | Path, dtype: torch.dtype = torch.float32) -> AutoencoderKLWan:
     """Load a single-file Wan2.1 VAE (original or diffusers keys), with the base width read from its shapes."""
-    from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
-
     name = Path(path).name
     sd = _strip_prefix(read_safetensors(path))
     if "decoder.middle.0.residual.0.gamma" in sd:

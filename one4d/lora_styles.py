@@ -12,6 +12,10 @@ import re
 from pathlib import Path
 
 import torch
+from diffusers.loaders.lora_conversion_utils import (
+    _convert_musubi_wan_lora_to_diffusers,
+    _convert_non_diffusers_wan_lora_to_diffusers,
+)
 from peft import LoraConfig
 from peft.utils import set_peft_model_state_dict
 
@@ -37,11 +41,6 @@ def lora_key_style(sd: dict[str, torch.Tensor]) -> str:
 
 def to_peft_keys(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Convert any supported Wan LoRA key style to adapter-free peft keys (``blocks.0.attn1.to_q.lora_A.weight``)."""
-    from diffusers.loaders.lora_conversion_utils import (
-        _convert_musubi_wan_lora_to_diffusers,
-        _convert_non_diffusers_wan_lora_to_diffusers,
-    )
-
     style = lora_key_style(sd)
     try:
         if style == "musubi":
