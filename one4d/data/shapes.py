@@ -16,7 +16,6 @@ import numpy as np
 from .textures import Texture
 
 EPS = 1e-6
-SHAPE_KINDS = ("sphere", "box", "cylinder")
 
 
 @dataclass

@@ -118,10 +118,6 @@ def _bilinear_lattice(lattice: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.n
     return top * (1 - fy) + bottom * fy
 
 
-def random_color(rng: np.random.Generator, saturation=(0.45, 0.95), value=(0.5, 1.0)) -> np.ndarray:
-    return hsv(rng.uniform(), rng.uniform(*saturation), rng.uniform(*value))
-
-
 def random_texture(
     rng: np.random.Generator,
     kinds: tuple[str, ...] = TEXTURE_KINDS,

@@ -32,7 +32,6 @@ PLY_CONVENTION = "world = camera of frame 0, OpenCV axes (x right, y down, z for
 PLY_DTYPE = np.dtype(
     [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
 )
-OPENCV_TO_GLTF = np.diag([1.0, -1.0, -1.0])
 DEFAULT_GRAY = 180
 
 

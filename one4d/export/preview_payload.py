@@ -51,7 +51,6 @@ from ..errors import One4DInputError
 
 MAGIC = b"O4DP"
 VERSION = 1
-FILE_EXTENSION = ".o4dp"
 PERMUTATION_SEED = 0x4F344450  # "O4DP"
 _PREAMBLE = struct.Struct("<4sIII")
 _ALIGN = 8

@@ -1,4 +1,4 @@
-"""Cameras and depth from a pointmap video (PAPER.md section 3, the paper's section 3.4).
+"""Cameras and depth from a pointmap video (the paper's section 3.4).
 
 Model: frame i has intrinsics ``K_i`` (one focal ``f_i``, principal point at the image center),
 camera-to-world rotation ``R_i`` and center ``o_i``; pixel (u, v) with z-depth ``D`` lifts to

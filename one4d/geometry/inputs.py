@@ -68,18 +68,6 @@ def as_mask(mask: Any, shape: tuple[int, ...], name: str = "valid") -> np.ndarra
     return np.ascontiguousarray(arr)
 
 
-def finite_points_mask(points: np.ndarray, valid: np.ndarray | None = None, name: str = "points") -> np.ndarray:
-    """Mask of points that are finite (and in ``valid``); raises if none are usable."""
-    mask = np.isfinite(points).all(axis=-1)
-    if valid is not None:
-        mask &= valid
-    if not mask.any():
-        raise One4DInputError(
-            f"{name} has no finite valid point (all NaN/inf or masked out); check the pointmap decoding and the valid mask."
-        )
-    return mask
-
-
 def as_colors(colors: Any, shape: tuple[int, ...], name: str = "colors") -> np.ndarray:
     """Colors of the given leading shape as uint8 RGB. Floats are read as [0, 1] (ComfyUI IMAGE), ints as 0..255."""
     arr = to_numpy(colors, name)
