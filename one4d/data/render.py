@@ -38,24 +38,10 @@ def pixel_grid(height: int, width: int) -> np.ndarray:
     return np.stack([u.ravel(), v.ravel(), np.ones(height * width)], axis=1)
 
 
-def cast(
-    room: Room,
-    objects: list[SceneObject],
-    light: Light,
-    camera: CameraPath,
-    times: np.ndarray,
-    K: np.ndarray,
-    c2w: np.ndarray,
-    height: int,
-    width: int,
-    shadows: bool = True,
-) -> dict[str, np.ndarray]:
-    """Render all frames. ``K`` [F, 3, 3] and ``c2w`` [F, 4, 4] are the stored float32 cameras.
-
-    Returns float32 ``rgb`` [F, H, W, 3], ``depth`` [F, H, W], ``points`` [F, H, W, 3], bool ``valid`` and int16
-    ``surface`` [F, H, W]: 0-5 the room faces (``shapes.ROOM_FACES`` order), 6 + k object k, -1 nothing.
-    """
-    n_frames = len(times)
+def _camera_rays(camera: CameraPath, K: np.ndarray, c2w: np.ndarray, height: int, width: int):
+    """Per-pixel rays of every frame: world directions (z = 1 in the camera) and origins in float64, and the
+    same rays in the room frame in float32 (intersection and shading run in float32: memory traffic dominates)."""
+    n_frames = len(K)
     K64 = K.astype(np.float64)
     c2w64 = c2w.astype(np.float64)
     fx, fy, cx, cy = K64[:, 0, 0], K64[:, 1, 1], K64[:, 0, 2], K64[:, 1, 2]
@@ -67,19 +53,16 @@ def cast(
     d_cam = pix[None] @ np.swapaxes(k_inv, 1, 2)  # [F, N, 3], z == 1
     d_world = d_cam @ np.swapaxes(c2w64[:, :3, :3], 1, 2)
     o_world = c2w64[:, :3, 3]  # [F, 3]
-
     to_room = camera.poses(np.zeros(1))[0]  # frame-0 camera-to-room
     rot0, t0 = to_room[:3, :3], to_room[:3, 3]
-    # intersection and shading run in float32 (memory traffic dominates); points are lifted in float64 below
     d_room = (d_world @ rot0.T).astype(np.float32)
     o_room = (o_world @ rot0.T + t0).astype(np.float32)  # [F, 3]
+    return d_world, o_world, d_room, o_room
 
-    t_best, surface_id = (np.ascontiguousarray(a) for a in room.intersect(o_room[:, None, :], d_room))
-    # surface ids: 0..5 room faces (ROOM_FACES order), 6 + k object k
-    poses = [
-        (obj.trajectory.centers(times).astype(np.float32), obj.trajectory.rotations(times).astype(np.float32))
-        for obj in objects
-    ]
+
+def _intersect_objects(objects: list[SceneObject], poses: list, o_room: np.ndarray, d_room: np.ndarray,
+                       t_best: np.ndarray, surface_id: np.ndarray) -> None:
+    """Lower ``t_best`` and set ``surface_id`` (6 + k) in place where object k is hit before the room."""
     n_rays = d_room.shape[1]
     d_sq = np.einsum("fnk,fnk->fn", d_room, d_room)
     for k, (obj, (centers, rots)) in enumerate(zip(objects, poses)):
@@ -100,20 +83,13 @@ def cast(
         t_flat[candidates[closer]] = t_obj[closer]
         id_flat[candidates[closer]] = 6 + k
 
-    valid = np.isfinite(t_best) & (t_best > 0)
-    t_safe = np.where(valid, t_best, np.float32(0.0))
-    p_room = o_room[:, None, :] + t_safe[..., None] * d_room
 
-    # shade surface by surface on rays sorted by surface id (contiguous slices instead of repeated masks)
-    n_surfaces = 6 + len(objects)
-    sid_flat = np.where(valid, surface_id, -1).reshape(-1).astype(np.int16)
-    order = np.argsort(sid_flat, kind="stable")
-    starts = np.searchsorted(sid_flat[order], np.arange(-1, n_surfaces + 1))
-    p_sorted = p_room.reshape(-1, 3)[order]
-    frame_sorted = order // n_rays
+def _surface_attributes(room: Room, objects: list[SceneObject], poses: list, p_sorted: np.ndarray,
+                        frame_sorted: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Albedo and normal of hit points sorted by surface id (``starts`` delimits each surface's slice)."""
     albedo = np.zeros_like(p_sorted)
     normal = np.zeros_like(p_sorted)
-    for sid in range(n_surfaces):
+    for sid in range(6 + len(objects)):
         lo, hi = starts[sid + 1], starts[sid + 2]
         if lo == hi:
             continue
@@ -131,7 +107,20 @@ def cast(
             n = np.einsum("mij,mj->mi", r, n_local)
             albedo[lo:hi] = obj.shape.texture(s, t)
         normal[lo:hi] = n
+    return albedo, normal
 
+
+def _shade(room: Room, objects: list[SceneObject], poses: list, light: Light, p_room: np.ndarray, valid: np.ndarray,
+           surface_id: np.ndarray, shadows: bool) -> np.ndarray:
+    """Lambert shading with ambient light and object shadows, ``[F * N, 3]`` in ray order."""
+    n_rays = p_room.shape[1]
+    # shade surface by surface on rays sorted by surface id (contiguous slices instead of repeated masks)
+    sid_flat = np.where(valid, surface_id, -1).reshape(-1).astype(np.int16)
+    order = np.argsort(sid_flat, kind="stable")
+    starts = np.searchsorted(sid_flat[order], np.arange(-1, 6 + len(objects) + 1))
+    p_sorted = p_room.reshape(-1, 3)[order]
+    frame_sorted = order // n_rays
+    albedo, normal = _surface_attributes(room, objects, poses, p_sorted, frame_sorted, starts)
     light_dir = light.direction.astype(np.float32)
     lambert = np.clip(normal @ light_dir, 0.0, None)
     if shadows and objects:
@@ -140,9 +129,39 @@ def cast(
     shade = np.float32(light.ambient) + np.float32(1.0 - light.ambient) * lambert
     rgb = np.zeros_like(p_sorted)
     rgb[order] = np.clip(albedo * shade[:, None], 0.0, 1.0)
+    return rgb
 
-    points = o_world[:, None, :] + t_safe[..., None].astype(np.float64) * d_world
-    shape = (n_frames, height, width)
+
+def cast(
+    room: Room,
+    objects: list[SceneObject],
+    light: Light,
+    camera: CameraPath,
+    times: np.ndarray,
+    K: np.ndarray,
+    c2w: np.ndarray,
+    height: int,
+    width: int,
+    shadows: bool = True,
+) -> dict[str, np.ndarray]:
+    """Render all frames. ``K`` [F, 3, 3] and ``c2w`` [F, 4, 4] are the stored float32 cameras.
+
+    Returns float32 ``rgb`` [F, H, W, 3], ``depth`` [F, H, W], ``points`` [F, H, W, 3], bool ``valid`` and int16
+    ``surface`` [F, H, W]: 0-5 the room faces (``shapes.ROOM_FACES`` order), 6 + k object k, -1 nothing.
+    """
+    d_world, o_world, d_room, o_room = _camera_rays(camera, K, c2w, height, width)
+    t_best, surface_id = (np.ascontiguousarray(a) for a in room.intersect(o_room[:, None, :], d_room))
+    poses = [
+        (obj.trajectory.centers(times).astype(np.float32), obj.trajectory.rotations(times).astype(np.float32))
+        for obj in objects
+    ]
+    _intersect_objects(objects, poses, o_room, d_room, t_best, surface_id)
+    valid = np.isfinite(t_best) & (t_best > 0)
+    t_safe = np.where(valid, t_best, np.float32(0.0))
+    p_room = o_room[:, None, :] + t_safe[..., None] * d_room
+    rgb = _shade(room, objects, poses, light, p_room, valid, surface_id, shadows)
+    points = o_world[:, None, :] + t_safe[..., None].astype(np.float64) * d_world  # lifted in float64
+    shape = (len(times), height, width)
     return {
         "rgb": rgb.reshape(shape + (3,)).astype(np.float32),
         "depth": t_safe.reshape(shape).astype(np.float32),

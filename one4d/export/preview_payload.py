@@ -32,7 +32,7 @@ Decisions:
 - Colour ranges (depth to the frame's camera, height = -y of frame 0's camera) and a robust
   bounding box (1st to 99th percentile, for "fit to view") are computed here once, from a sample
   of the written points, so the widget needs no pass over the data.
-- Written atomically: a temporary file in the destination folder, then ``os.replace``.
+- Written atomically (:func:`one4d.export.atomic.atomic_path`).
 
 This module needs numpy only; it never imports ComfyUI.
 """
@@ -42,12 +42,12 @@ import json
 import math
 import os
 import struct
-import tempfile
 from typing import Any
 
 import numpy as np
 
 from ..errors import One4DInputError
+from .atomic import atomic_path
 
 MAGIC = b"O4DP"
 VERSION = 1
@@ -81,17 +81,8 @@ def write_preview_payload(
     Returns ``{"format", "version", "path", "bytes", "frames", "image_size", "fps",
     "points_per_frame", "total_points", "dropped_points", "bbox": {"min", "max"}}``.
     """
-    pts = _as_array("points", points)
-    if pts.ndim != 4 or pts.shape[-1] != 3 or pts.shape[0] < 1:
-        raise One4DInputError(
-            f"points: expected a pointmap video of shape [F, H, W, 3], got {tuple(pts.shape)}; "
-            "add a frame axis for a single frame (points[None]) and put XYZ last.")
-    if not (np.issubdtype(pts.dtype, np.floating) or np.issubdtype(pts.dtype, np.integer)):
-        raise One4DInputError(f"points: expected real numbers, got dtype {pts.dtype}.")
+    pts = _check_points(points)
     F, H, W, _ = pts.shape
-    if H < 1 or W < 1:
-        raise One4DInputError(f"points: the frames are empty ({H}x{W}); pass at least one pixel.")
-
     rgb = _check_colors(colors, (F, H, W))
     mask = _check_valid(valid, (F, H, W))
     K_all = _check_intrinsics(K, F)
@@ -100,10 +91,50 @@ def write_preview_payload(
     fps = _check_fps(fps)
 
     flat_pts = pts.reshape(F, H * W, 3)
-    flat_rgb = rgb.reshape(F, H * W, 3)
+    keep_masks, dropped = _kept_points(flat_pts, mask)
+    source_counts = [int(np.count_nonzero(m)) for m in keep_masks]
+    counts = [min(n, budget) for n in source_counts]
+    if sum(counts) == 0:
+        raise One4DInputError(
+            "points/valid: no point is left to preview: every point is masked out by `valid` or "
+            "is not finite. Check the valid mask (True = keep) and the pointmap for NaN/inf.")
+    positions, colors_u8, bbox = _pack_frames(flat_pts, rgb.reshape(F, H * W, 3), keep_masks, counts)
+    header = _make_header(positions, bbox, counts, source_counts, F, H, W, fps, budget, K_all, c2w_all)
+    size = _write_atomically(path, header, positions, colors_u8)
+    return {
+        "format": "one4d-preview",
+        "version": VERSION,
+        "path": os.fspath(path),
+        "bytes": size,
+        "frames": F,
+        "image_size": [H, W],
+        "fps": fps,
+        "points_per_frame": counts,
+        "total_points": int(sum(counts)),
+        "dropped_points": dropped,
+        "bbox": header["bbox"],
+    }
+
+
+def _check_points(points: Any) -> np.ndarray:
+    """The pointmap video as a real-valued ``[F, H, W, 3]`` array with at least one pixel."""
+    pts = _as_array("points", points)
+    if pts.ndim != 4 or pts.shape[-1] != 3 or pts.shape[0] < 1:
+        raise One4DInputError(
+            f"points: expected a pointmap video of shape [F, H, W, 3], got {tuple(pts.shape)}; "
+            "add a frame axis for a single frame (points[None]) and put XYZ last.")
+    if not (np.issubdtype(pts.dtype, np.floating) or np.issubdtype(pts.dtype, np.integer)):
+        raise One4DInputError(f"points: expected real numbers, got dtype {pts.dtype}.")
+    if pts.shape[1] < 1 or pts.shape[2] < 1:
+        raise One4DInputError(f"points: the frames are empty ({pts.shape[1]}x{pts.shape[2]}); pass at least one pixel.")
+    return pts
+
+
+def _kept_points(flat_pts: np.ndarray, mask: np.ndarray | None) -> tuple[list[np.ndarray], int]:
+    """Per frame, the points to keep (requested, finite, within float16's range), and how many were dropped."""
     keep_masks = []
     dropped = 0
-    for t in range(F):
+    for t in range(flat_pts.shape[0]):
         p = flat_pts[t]
         # NaN compares False, so this drops non-finite points and float16 overflows at once
         ok = (np.abs(p[:, 0]) <= _FLOAT16_MAX) & (np.abs(p[:, 1]) <= _FLOAT16_MAX) & (np.abs(p[:, 2]) <= _FLOAT16_MAX)
@@ -114,14 +145,14 @@ def write_preview_payload(
         else:
             dropped += int(ok.size - np.count_nonzero(ok))
         keep_masks.append(ok)
-    source_counts = [int(np.count_nonzero(m)) for m in keep_masks]
-    counts = [min(n, budget) for n in source_counts]
-    total = int(sum(counts))
-    if total == 0:
-        raise One4DInputError(
-            "points/valid: no point is left to preview: every point is masked out by `valid` or "
-            "is not finite. Check the valid mask (True = keep) and the pointmap for NaN/inf.")
+    return keep_masks, dropped
 
+
+def _pack_frames(flat_pts: np.ndarray, flat_rgb: np.ndarray, keep_masks: list[np.ndarray],
+                 counts: list[int]) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Positions ``[N, 4]`` float16 and colors ``[N, 4]`` uint8 of every frame's deterministic subsample, in
+    permuted order (module docstring), and the bounding box of what was written."""
+    total = int(sum(counts))
     positions = np.empty((total, 4), dtype="<f2")
     positions[:, 3] = 1.0
     colors_u8 = np.empty((total, 4), dtype=np.uint8)
@@ -129,7 +160,7 @@ def write_preview_payload(
     lo = np.full(3, np.inf, dtype=np.float32)
     hi = np.full(3, -np.inf, dtype=np.float32)
     start = 0
-    for t in range(F):
+    for t in range(flat_pts.shape[0]):
         idx = np.flatnonzero(keep_masks[t])
         rng = np.random.default_rng([PERMUTATION_SEED, t])
         idx = idx[rng.permutation(idx.size)[: counts[t]]]
@@ -141,22 +172,7 @@ def write_preview_payload(
             lo = np.minimum(lo, [written[:, c].min() for c in range(3)])
             hi = np.maximum(hi, [written[:, c].max() for c in range(3)])
         start = stop
-
-    header = _make_header(positions, (lo, hi), counts, source_counts, F, H, W, fps, budget, K_all, c2w_all)
-    size = _write_atomically(path, header, positions, colors_u8)
-    return {
-        "format": "one4d-preview",
-        "version": VERSION,
-        "path": os.fspath(path),
-        "bytes": size,
-        "frames": F,
-        "image_size": [H, W],
-        "fps": fps,
-        "points_per_frame": counts,
-        "total_points": total,
-        "dropped_points": dropped,
-        "bbox": header["bbox"],
-    }
+    return positions, colors_u8, (lo, hi)
 
 
 def read_preview_payload(path: str | os.PathLike) -> dict:
@@ -373,6 +389,7 @@ def _encode(header: dict) -> bytes:
 
 
 def _write_atomically(path, header: dict, positions: np.ndarray, colors: np.ndarray) -> int:
+    """Write preamble, header and both sections through the atomic writer; returns the file size."""
     # Offsets depend on the header's length, which depends on the offsets' digits: settle it by
     # encoding until the length stops changing (twice at most in practice).
     for _ in range(4):
@@ -385,23 +402,15 @@ def _write_atomically(path, header: dict, positions: np.ndarray, colors: np.ndar
             break
     else:
         raise RuntimeError("preview payload header length did not settle")
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(folder):
         raise One4DInputError(f"path: folder {folder!r} does not exist; create it first.")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
             f.write(_PREAMBLE.pack(MAGIC, VERSION, len(blob), 0))
             f.write(blob)
             f.write(np.ascontiguousarray(positions).data)
             f.write(b"\0" * _pad(positions.nbytes))
             f.write(np.ascontiguousarray(colors).data)
             size = f.tell()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return size

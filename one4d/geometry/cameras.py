@@ -192,19 +192,48 @@ def recover_cameras(
         torch.set_num_threads(previous)
 
 
-def _recover(
-    points: np.ndarray,
-    valid: np.ndarray | None,
-    shared_focal: bool,
-    iters: int,
-    smooth_weight: float,
-    lr: float,
-    refine_points: int,
-    outlier_k: float,
-    min_outlier_offset: float,
-    min_depth: float,
-) -> CameraEstimate:
-    t0 = time.perf_counter()
+@dataclass
+class _Grid:
+    """The sampled pixel subgrid of a clip: points, validity, normalized points and pixel coordinates."""
+
+    sub: np.ndarray  # [F, M, 3] float64
+    valid: np.ndarray  # [F, M] bool
+    normalized: np.ndarray  # [F, M, 3]: (sub - center) / scale, 0 where invalid
+    center: np.ndarray  # [3]
+    scale: float
+    x: np.ndarray  # [M] pixel offsets from the principal point
+    y: np.ndarray
+
+
+@dataclass
+class _Start:
+    """The closed-form cameras the refinement starts from."""
+
+    rotation: np.ndarray  # [F, 3, 3]
+    center: np.ndarray  # [F, 3], normalized units
+    focal: np.ndarray  # [1] (shared) or [F]
+    resection: Any
+    focal_frame0: float
+    seconds: float
+
+
+@dataclass
+class _Refined:
+    """The refined cameras (original units), the outlier thresholds and the loss before and after."""
+
+    rotation: np.ndarray  # [F, 3, 3] float64
+    center: np.ndarray  # [F, 3] float64
+    focal: np.ndarray  # [F] float64
+    thresholds: torch.Tensor  # [F] relative offset thresholds
+    loss_start: float
+    data_final: float
+    smooth_final: float
+    seconds: float
+
+
+def _check_inputs(points: np.ndarray, valid: np.ndarray | None, iters: int, smooth_weight: float, lr: float,
+                  refine_points: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The pointmap and mask as arrays, with the option ranges checked."""
     P = as_pointmap(points, "points")
     F, H, W, _ = P.shape
     if valid is not None:
@@ -213,8 +242,12 @@ def _recover(
         raise One4DInputError("recover_cameras needs iters >= 0, smooth_weight >= 0, lr > 0 and refine_points >= 16.")
     if H < 4 or W < 4:
         raise One4DInputError(f"points has a {H}x{W} image; recover_cameras needs at least 4x4 pixels.")
+    return P, valid
 
-    # --- sampled subgrid, normalization ------------------------------------------------------------
+
+def _sample_normalized(P: np.ndarray, valid: np.ndarray | None, refine_points: int) -> _Grid:
+    """Sample the subgrid and normalize it by its robust center and extent (errors for unusable pointmaps)."""
+    F, H, W, _ = P.shape
     sv, su = _sample_grid(H, W, refine_points)
     sub = P[:, sv, su].reshape(F, -1, 3).astype(np.float64)
     sub_valid = np.isfinite(sub).all(-1)
@@ -239,17 +272,20 @@ def _recover(
             "points has zero extent (all points at the same place); a pointmap needs depth variation to define cameras."
         )
     subn = np.where(sub_valid[..., None], (sub - center) / scale, 0.0)
-
     v_idx, u_idx = np.mgrid[sv, su]
     cx, cy = principal_point(H, W)
     x = (u_idx.ravel() - cx).astype(np.float64)
     y = (v_idx.ravel() - cy).astype(np.float64)
+    return _Grid(sub, sub_valid, subn, center, scale, x, y)
 
-    # --- closed form ----------------------------------------------------------------------------------
-    res = resect_frames(subn, x, y, sub_valid, max(H, W))
-    focal0, _ = focal_on_axis(sub[0][sub_valid[0]], x[sub_valid[0]], y[sub_valid[0]])
+
+def _closed_form(grid: _Grid, shared_focal: bool, image_size: int, t0: float) -> _Start:
+    """Per-frame resection; ill-conditioned frames get PnP with the shared focal, else a neighbour's camera."""
+    subn, sub_valid, x, y = grid.normalized, grid.valid, grid.x, grid.y
+    res = resect_frames(subn, x, y, sub_valid, image_size)
+    focal0, _ = focal_on_axis(grid.sub[0][sub_valid[0]], x[sub_valid[0]], y[sub_valid[0]])
     ok = res.ok
-    f_shared = _choose_focal(_focal_candidates(res, focal0, max(H, W)), subn, x, y, sub_valid)
+    f_shared = _choose_focal(_focal_candidates(res, focal0, image_size), subn, x, y, sub_valid)
     R0, o0 = res.rotation.copy(), res.center.copy()
     f_frames = np.where(ok, res.focal, f_shared)
     for i in np.flatnonzero(~ok):  # planar / degenerate frames: PnP with the known focal
@@ -261,21 +297,26 @@ def _recover(
             j = np.flatnonzero(ok)[np.abs(np.flatnonzero(ok) - i).argmin()]
             R0[i], o0[i] = res.rotation[j], res.center[j]
         else:
-            R0[i], o0[i] = np.eye(3), -center / scale
+            R0[i], o0[i] = np.eye(3), -grid.center / grid.scale
     f_init = np.full(1, f_shared) if shared_focal else f_frames
-    t_closed = time.perf_counter() - t0
+    return _Start(R0, o0, f_init, res, float(focal0), time.perf_counter() - t0)
 
-    # --- refinement (torch) ---------------------------------------------------------------------------
+
+def _refine(grid: _Grid, start: _Start, iters: int, smooth_weight: float, lr: float, outlier_k: float,
+            min_outlier_offset: float, min_depth: float) -> _Refined:
+    """The paper's L1 lifted-point + smoothness objective, minimized with Adam (module docstring)."""
+    t0 = time.perf_counter()
+    F = grid.normalized.shape[0]
     dtype = torch.float32
-    pts_t = torch.from_numpy(np.ascontiguousarray(subn.transpose(0, 2, 1))).to(dtype)  # [F, 3, M]
-    mask_t = torch.from_numpy(sub_valid)
-    x_t = torch.from_numpy(x).to(dtype)[None]
-    y_t = torch.from_numpy(y).to(dtype)[None]
-    R_start = torch.from_numpy(R0).to(dtype)
+    pts_t = torch.from_numpy(np.ascontiguousarray(grid.normalized.transpose(0, 2, 1))).to(dtype)  # [F, 3, M]
+    mask_t = torch.from_numpy(grid.valid)
+    x_t = torch.from_numpy(grid.x).to(dtype)[None]
+    y_t = torch.from_numpy(grid.y).to(dtype)[None]
+    R_start = torch.from_numpy(start.rotation).to(dtype)
     w = torch.zeros(F, 3, dtype=dtype, requires_grad=True)
-    o = torch.from_numpy(o0).to(dtype).clone().requires_grad_(True)
-    logf = torch.from_numpy(np.log(f_init)).to(dtype).clone().requires_grad_(True)
-    min_d = min_depth / scale
+    o = torch.from_numpy(start.center).to(dtype).clone().requires_grad_(True)
+    logf = torch.from_numpy(np.log(start.focal)).to(dtype).clone().requires_grad_(True)
+    min_d = min_depth / grid.scale
     eps = 1e-6
 
     def evaluate(inliers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -320,27 +361,32 @@ def _recover(
         d1, s1, _, _ = evaluate(inliers)
         R_np = (_skew_expm(w) @ R_start).double().numpy()
         focal = torch.exp(logf).double().numpy() * np.ones(F)
-    o_np = o.detach().double().numpy() * scale + center
-    t_refine = time.perf_counter() - t0 - t_closed
+    o_np = o.detach().double().numpy() * grid.scale + grid.center
+    return _Refined(R_np, o_np, focal, thr, loss_start, float(d1), float(s1), time.perf_counter() - t0)
 
-    # --- depth for every pixel, closed form (original units, rotation-invariant offset test) ----------
+
+def _dense_depth(P: np.ndarray, valid: np.ndarray | None, cams: _Refined, min_depth: float) -> tuple[np.ndarray, np.ndarray]:
+    """Depth and validity of every pixel in closed form (original units, rotation-invariant offset test)."""
+    F, H, W, _ = P.shape
+    dtype = torch.float32
+    cx, cy = principal_point(H, W)
     depth_full = np.zeros((F, H, W), dtype=np.float32)
     valid_full = np.zeros((F, H, W), dtype=bool)
     u_all = torch.arange(W, dtype=dtype) - cx
     v_all = torch.arange(H, dtype=dtype) - cy
-    thr2 = (thr.double().numpy() ** 2).astype(np.float32)
+    thr2 = (cams.thresholds.double().numpy() ** 2).astype(np.float32)
     any_bad = valid is not None or not bool(np.isfinite(P).all())
     with torch.no_grad():
         for i in range(F):
-            a = (u_all / float(focal[i]))[None, :].expand(H, W).reshape(-1)
-            b = (v_all / float(focal[i]))[:, None].expand(H, W).reshape(-1)
+            a = (u_all / float(cams.focal[i]))[None, :].expand(H, W).reshape(-1)
+            b = (v_all / float(cams.focal[i]))[:, None].expand(H, W).reshape(-1)
             Pi = torch.from_numpy(P[i].reshape(-1, 3))
             if any_bad:
                 fin = torch.isfinite(Pi).all(-1)
                 if valid is not None:
                     fin &= torch.from_numpy(valid[i].reshape(-1))
                 Pi = torch.where(fin[:, None], Pi, torch.zeros((), dtype=Pi.dtype))
-            q = (Pi.to(dtype) - torch.from_numpy(o_np[i]).to(dtype)) @ torch.from_numpy(R_np[i]).to(dtype)
+            q = (Pi.to(dtype) - torch.from_numpy(cams.center[i]).to(dtype)) @ torch.from_numpy(cams.rotation[i]).to(dtype)
             d = (q[:, 0] * a + q[:, 1] * b + q[:, 2]) / (a * a + b * b + 1.0)
             off2 = (d * a - q[:, 0]).square_() + (d * b - q[:, 1]).square_() + (d - q[:, 2]).square_()
             ok_i = (d > min_depth) & (off2 <= float(thr2[i]) * d * d)
@@ -348,30 +394,54 @@ def _recover(
                 ok_i &= fin
             depth_full[i] = torch.where(ok_i, d, torch.zeros((), dtype=dtype)).reshape(H, W).numpy()
             valid_full[i] = ok_i.reshape(H, W).numpy()
+    return depth_full, valid_full
+
+
+def _recover(
+    points: np.ndarray,
+    valid: np.ndarray | None,
+    shared_focal: bool,
+    iters: int,
+    smooth_weight: float,
+    lr: float,
+    refine_points: int,
+    outlier_k: float,
+    min_outlier_offset: float,
+    min_depth: float,
+) -> CameraEstimate:
+    """Check, sample and normalize, closed form, refinement, dense depth; see :func:`recover_cameras`."""
+    t0 = time.perf_counter()
+    P, valid = _check_inputs(points, valid, iters, smooth_weight, lr, refine_points)
+    F, H, W, _ = P.shape
+    grid = _sample_normalized(P, valid, refine_points)
+    start = _closed_form(grid, shared_focal, max(H, W), t0)
+    cams = _refine(grid, start, iters, smooth_weight, lr, outlier_k, min_outlier_offset, min_depth)
+    depth_full, valid_full = _dense_depth(P, valid, cams, min_depth)
     c2w = np.tile(np.eye(4), (F, 1, 1))
-    c2w[:, :3, :3] = R_np
-    c2w[:, :3, 3] = o_np
+    c2w[:, :3, :3] = cams.rotation
+    c2w[:, :3, 3] = cams.center
+    res = start.resection
     stats = {
-        "loss_start": loss_start,
-        "loss_final": float(d1 + smooth_weight * s1),
-        "data_final": float(d1),
-        "smooth_final": float(s1),
+        "loss_start": cams.loss_start,
+        "loss_final": float(cams.data_final + smooth_weight * cams.smooth_final),
+        "data_final": cams.data_final,
+        "smooth_final": cams.smooth_final,
         "iters": iters,
         "closed_form_ok_frames": int(res.ok.sum()),
         "closed_form_focal": res.focal.astype(np.float32),
         "closed_form_residual_px": res.residual_px.astype(np.float32),
-        "focal_frame0_direct": float(focal0),
+        "focal_frame0_direct": start.focal_frame0,
         "outlier_fraction": float(1.0 - valid_full.sum() / max(1, np.isfinite(P).all(-1).sum())),
-        "normalization": {"center": center.tolist(), "scale": scale},
-        "seconds_closed_form": t_closed,
-        "seconds_refine": t_refine,
+        "normalization": {"center": grid.center.tolist(), "scale": grid.scale},
+        "seconds_closed_form": start.seconds,
+        "seconds_refine": cams.seconds,
         "seconds_total": time.perf_counter() - t0,
     }
     return CameraEstimate(
-        K=intrinsics_from_focal(focal, H, W),
+        K=intrinsics_from_focal(cams.focal, H, W),
         c2w=c2w.astype(np.float32),
         depth=depth_full,
         valid=valid_full,
-        focal=focal.astype(np.float32),
+        focal=cams.focal.astype(np.float32),
         stats=stats,
     )

@@ -62,26 +62,15 @@ class StitchResult:
     overlap_error: list[float] = field(default_factory=list)
 
 
-def stitch_windows(
-    windows: Sequence[np.ndarray],
-    spans: Sequence[tuple[int, int]],
-    valid: Sequence[np.ndarray | None] | None = None,
-    robust: bool = True,
-    max_pairs: int = 200_000,
-    blend: bool = True,
-) -> StitchResult:
-    """Stitch per-window pointmaps ``[F_k, H, W, 3]`` covering ``spans`` into one sequence.
-
-    ``spans`` are the half-open frame ranges from :func:`plan_windows`; each window after the first must
-    share at least one frame with the windows before it. ``valid`` optionally gives a mask per window.
-    """
+def _checked_windows(windows: Sequence[np.ndarray], spans: Sequence[tuple[int, int]],
+                     valid: Sequence[np.ndarray | None] | None) -> tuple[list[np.ndarray], list[np.ndarray], tuple[int, int]]:
+    """Each window as a pointmap with its mask (finite and valid), checked against its span and the others' size."""
     if len(windows) == 0 or len(windows) != len(spans):
         raise One4DInputError(
             f"stitch_windows got {len(windows)} windows and {len(spans)} spans; pass one (start, stop) span per window."
         )
     if valid is not None and len(valid) != len(windows):
         raise One4DInputError(f"valid has {len(valid)} masks for {len(windows)} windows; pass one per window or None.")
-    order = sorted(range(len(spans)), key=lambda k: (spans[k][0], spans[k][1]))
     pts_list, val_list, shape = [], [], None
     for k in range(len(windows)):
         start, stop = int(spans[k][0]), int(spans[k][1])
@@ -102,60 +91,89 @@ def stitch_windows(
             raise One4DInputError(f"windows[{k}] has no finite valid point; check that window's decoded pointmap.")
         pts_list.append(w)
         val_list.append(m)
+    return pts_list, val_list, shape
+
+
+def _align_window(k: int, span: tuple[int, int], win: np.ndarray, wv: np.ndarray, shared: np.ndarray, out: np.ndarray,
+                  out_valid: np.ndarray, robust: bool, max_pairs: int) -> tuple[Sim3, float]:
+    """The Sim(3) taking window ``k`` onto the stitched frames it shares, and its relative RMS residual."""
+    start, stop = span
+    if shared.size == 0:
+        raise One4DInputError(
+            f"window {k} (frames {start}..{stop - 1}) shares no frame with the windows before it; "
+            "plan windows with an overlap (plan_windows(..., overlap>=1))."
+        )
+    both = wv[shared - start] & out_valid[shared]
+    if both.sum() < 3:
+        raise One4DInputError(
+            f"window {k} has fewer than 3 valid points in common with the stitched frames {shared.tolist()}; "
+            "increase the overlap or check the valid masks."
+        )
+    src = win[shared - start][both]
+    dst = out[shared][both]
+    if src.shape[0] > max_pairs:
+        idx = np.linspace(0, src.shape[0] - 1, max_pairs).astype(np.int64)
+        src, dst = src[idx], dst[idx]
+    if robust:
+        T, wts = robust_umeyama(src, dst, with_scale=True)
+    else:
+        T, wts = umeyama(src, dst, with_scale=True), np.ones(len(src))
+    r = np.linalg.norm(T.apply(src.astype(np.float64)) - dst, axis=1)
+    extent = float(np.median(np.linalg.norm(dst - np.median(dst, axis=0), axis=1))) or 1.0
+    return T, float(np.sqrt(np.sum(wts * r * r) / max(np.sum(wts), 1e-12)) / extent)
+
+
+def _place_window(T: Sim3, span: tuple[int, int], win: np.ndarray, wv: np.ndarray, shared: np.ndarray, out: np.ndarray,
+                  out_valid: np.ndarray, covered: np.ndarray, blend: bool) -> None:
+    """Write an aligned window into the stitched arrays in place, ramp-blending the frames already covered."""
+    start, stop = span
+    n_shared = shared.size
+    for j in range(start, stop):
+        new = T.apply(win[j - start]).astype(np.float32)
+        nv = wv[j - start]
+        if covered[j] and blend:
+            t = int(np.searchsorted(shared, j))
+            alpha = (t + 1) / (n_shared + 1)
+            both = nv & out_valid[j]
+            mixed = np.where(both[..., None], (1 - alpha) * out[j] + alpha * new, np.where(nv[..., None], new, out[j]))
+            out[j] = mixed
+            out_valid[j] = nv | out_valid[j]
+        elif not covered[j]:
+            out[j] = np.where(nv[..., None], new, np.nan)
+            out_valid[j] = nv
+        covered[j] = True
+
+
+def stitch_windows(
+    windows: Sequence[np.ndarray],
+    spans: Sequence[tuple[int, int]],
+    valid: Sequence[np.ndarray | None] | None = None,
+    robust: bool = True,
+    max_pairs: int = 200_000,
+    blend: bool = True,
+) -> StitchResult:
+    """Stitch per-window pointmaps ``[F_k, H, W, 3]`` covering ``spans`` into one sequence.
+
+    ``spans`` are the half-open frame ranges from :func:`plan_windows`; each window after the first must
+    share at least one frame with the windows before it. ``valid`` optionally gives a mask per window.
+    """
+    pts_list, val_list, (H, W) = _checked_windows(windows, spans, valid)
+    order = sorted(range(len(spans)), key=lambda k: (spans[k][0], spans[k][1]))
     N = max(int(s[1]) for s in spans)
-    H, W = shape
     out = np.full((N, H, W, 3), np.nan, dtype=np.float32)
     out_valid = np.zeros((N, H, W), dtype=bool)
     covered = np.zeros(N, dtype=bool)
     transforms: list[Sim3 | None] = [None] * len(windows)
     errors: list[float] = [0.0] * len(windows)
-
     for rank, k in enumerate(order):
-        start, stop = int(spans[k][0]), int(spans[k][1])
-        win, wv = pts_list[k], val_list[k]
-        shared = np.flatnonzero(covered[start:stop]) + start
+        span = (int(spans[k][0]), int(spans[k][1]))
+        shared = np.flatnonzero(covered[span[0]:span[1]]) + span[0]
         if rank == 0:
             T = Sim3.identity()
         else:
-            if shared.size == 0:
-                raise One4DInputError(
-                    f"window {k} (frames {start}..{stop - 1}) shares no frame with the windows before it; "
-                    "plan windows with an overlap (plan_windows(..., overlap>=1))."
-                )
-            both = wv[shared - start] & out_valid[shared]
-            if both.sum() < 3:
-                raise One4DInputError(
-                    f"window {k} has fewer than 3 valid points in common with the stitched frames {shared.tolist()}; "
-                    "increase the overlap or check the valid masks."
-                )
-            src = win[shared - start][both]
-            dst = out[shared][both]
-            if src.shape[0] > max_pairs:
-                idx = np.linspace(0, src.shape[0] - 1, max_pairs).astype(np.int64)
-                src, dst = src[idx], dst[idx]
-            if robust:
-                T, wts = robust_umeyama(src, dst, with_scale=True)
-            else:
-                T, wts = umeyama(src, dst, with_scale=True), np.ones(len(src))
-            r = np.linalg.norm(T.apply(src.astype(np.float64)) - dst, axis=1)
-            extent = float(np.median(np.linalg.norm(dst - np.median(dst, axis=0), axis=1))) or 1.0
-            errors[k] = float(np.sqrt(np.sum(wts * r * r) / max(np.sum(wts), 1e-12)) / extent)
+            T, errors[k] = _align_window(k, span, pts_list[k], val_list[k], shared, out, out_valid, robust, max_pairs)
         transforms[k] = T
-        n_shared = shared.size
-        for j in range(start, stop):
-            new = T.apply(win[j - start]).astype(np.float32)
-            nv = wv[j - start]
-            if covered[j] and blend:
-                t = int(np.searchsorted(shared, j))
-                alpha = (t + 1) / (n_shared + 1)
-                both = nv & out_valid[j]
-                mixed = np.where(both[..., None], (1 - alpha) * out[j] + alpha * new, np.where(nv[..., None], new, out[j]))
-                out[j] = mixed
-                out_valid[j] = nv | out_valid[j]
-            elif not covered[j]:
-                out[j] = np.where(nv[..., None], new, np.nan)
-                out_valid[j] = nv
-            covered[j] = True
+        _place_window(T, span, pts_list[k], val_list[k], shared, out, out_valid, covered, blend)
     if not covered.all():
         missing = np.flatnonzero(~covered)
         raise One4DInputError(f"frames {missing[:10].tolist()} are covered by no window; spans must cover 0..{N - 1}.")
