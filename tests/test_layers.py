@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "one4d.backbone": CORE,
     "one4d.codec": CORE,
     "one4d.dlc": CORE,
+    "one4d.long_video": CORE,
     "one4d.lora_styles": CORE,
     "one4d.models": CORE,
     "one4d.pipeline": CORE,

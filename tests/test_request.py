@@ -68,7 +68,7 @@ def test_cli_samples_with_the_model_kinds_defaults_and_checks_options(tmp_path, 
 
     seen = {}
 
-    def stop_after_settings(self, cond, settings, callback=None):
+    def stop_after_settings(self, cond, settings, *args, **kwargs):
         seen["s"] = settings
         raise KeyboardInterrupt
 

@@ -34,14 +34,26 @@ def read_image(path: str | Path, height: int, width: int) -> np.ndarray:
 
 def read_video(path: str | Path, height: int, width: int, max_frames: int) -> np.ndarray:
     """Up to ``max_frames`` frames ``[F, H, W, 3]`` float32 in [0, 1] from a video file."""
+    return read_video_clip(path, height, width, max_frames=max_frames)[0]
+
+
+def read_video_clip(path: str | Path, height: int, width: int, stride: int = 1,
+                    max_frames: int | None = None) -> tuple[np.ndarray, int]:
+    """Frames 0, ``stride``, 2 ``stride``, ... of a video file (at most ``max_frames`` of them) as ``[F, H, W, 3]``
+    float32 in [0, 1], and how many frames the file has (so callers can say which frames were left out)."""
+    if stride < 1 or (max_frames is not None and max_frames < 1):
+        raise One4DInputError(f"stride {stride} and max frames {max_frames} must be at least 1.")
     cap = cv2.VideoCapture(str(path))
     frames = []
-    while len(frames) < max_frames:
-        ok, img = cap.read()
-        if not ok:
-            break
-        frames.append(_fit(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), height, width))
+    total = 0
+    while cap.grab():  # grab every frame (to count them), decode only the kept ones
+        if total % stride == 0 and (max_frames is None or len(frames) < max_frames):
+            ok, img = cap.retrieve()
+            if not ok:
+                break
+            frames.append(_fit(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), height, width))
+        total += 1
     cap.release()
     if not frames:
         raise One4DInputError(f"cannot read frames from video '{path}'; give an MP4/AVI file opencv can decode.")
-    return np.stack(frames).astype(np.float32) / 255.0
+    return np.stack(frames).astype(np.float32) / 255.0, total
