@@ -6,6 +6,7 @@ import struct
 
 import numpy as np
 import pytest
+import torch
 
 from one4d.bench.preview import make_demo_scene
 from one4d.errors import One4DInputError
@@ -126,10 +127,17 @@ def test_single_intrinsics_and_3x4_poses_are_accepted(tmp_path, scene):
 
 
 def test_torch_tensors_are_accepted(tmp_path, scene):
-    torch = pytest.importorskip("torch")
-    meta = write_preview_payload(tmp_path / "t.o4dp", torch.from_numpy(scene["points"]),
-                                 torch.from_numpy(scene["colors"].astype(np.float32) / 255), torch.from_numpy(scene["valid"]))
-    assert meta["total_points"] == int(scene["valid"].sum())
+    """Tensors (here needing grad, as a model output would, which numpy refuses) write the same file as
+    the numpy arrays they hold; float colours in [0, 1] land on the same bytes as the uint8 ones."""
+    valid = scene["valid"].copy()
+    valid[:, :3] = False  # a mask that really drops points
+    points = torch.from_numpy(scene["points"]).requires_grad_(True)
+    colors = torch.from_numpy(scene["colors"].astype(np.float32) / 255)
+    meta = write_preview_payload(tmp_path / "t.o4dp", points, colors, torch.from_numpy(valid),
+                                 torch.from_numpy(scene["K"]), torch.from_numpy(scene["c2w"]))
+    write_preview_payload(tmp_path / "n.o4dp", scene["points"], scene["colors"], valid, scene["K"], scene["c2w"])
+    assert meta["total_points"] == int(valid.sum()) < scene["valid"].size
+    assert (tmp_path / "t.o4dp").read_bytes() == (tmp_path / "n.o4dp").read_bytes()
 
 
 def test_write_is_atomic_and_overwrites(tmp_path, scene):

@@ -1,6 +1,8 @@
 """Flow-matching sampler: determinism, schedulers, guidance layout, callbacks, interruption, dtypes."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -8,8 +10,7 @@ from one4d.backbone import DIT_PRESETS, DitVariant, build_dit
 from one4d.dlc import BRANCHES, DLCConfig, One4DModel
 from one4d.errors import One4DInputError
 from one4d.sampling import One4DInterrupted, SamplerSettings, sample
-from one4d.umc import Conditioning
-from one4d.umc import build_mask
+from one4d.umc import Conditioning, build_mask
 
 
 def _model(dtype=torch.float32) -> One4DModel:
@@ -57,11 +58,49 @@ def test_guidance_keeps_conditioning_frames_in_both_passes():
     assert x[2:, 16:].abs().max() == 0  # XYZ branch: zeros in the 20 conditioning channels
 
 
-def test_guidance_scale_changes_the_result_and_one_means_single_pass():
+def _batch_sizes(model, cond, settings):
+    """The result of ``sample`` and the batch size of every DiT call it made."""
+    sizes = []
+    handle = model.dit.register_forward_pre_hook(lambda m, a, k: sizes.append(k["hidden_states"].shape[0]), with_kwargs=True)
+    try:
+        out = sample(model, cond, settings)
+    finally:
+        handle.remove()
+    return out, sizes
+
+
+def test_guidance_one_is_a_single_conditional_pass():
     model, cond = _model(), _cond()
-    a = sample(model, cond, SamplerSettings(steps=3, guidance=1.0, seed=0))
-    b = sample(model, cond, SamplerSettings(steps=3, guidance=6.0, seed=0))
-    assert not torch.allclose(a[0], b[0])
+    a, sizes = _batch_sizes(model, cond, SamplerSettings(steps=3, guidance=1.0, seed=0))
+    assert sizes == [2, 2, 2]  # one call a step, [rgb, xyz] with the positive prompt only
+    _, sizes = _batch_sizes(model, cond, SamplerSettings(steps=3, guidance=6.0, seed=0))
+    assert sizes == [4, 4, 4]  # cond and uncond ride in one batch
+    # without guidance the negative prompt is never read; with guidance it changes the result
+    other = replace(cond, negative_context=torch.randn(1, 512, 32, generator=torch.Generator().manual_seed(9)))
+    b = sample(model, other, SamplerSettings(steps=3, guidance=1.0, seed=0))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    g, h = (sample(model, c, SamplerSettings(steps=3, guidance=6.0, seed=0)) for c in (cond, other))
+    assert not torch.allclose(g[0], h[0]) and not torch.allclose(g[1], h[1])
+    assert not torch.allclose(a[0], g[0]) and not torch.allclose(a[1], g[1])
+
+
+def test_guidance_extrapolates_from_unconditional_towards_conditional():
+    """One Euler step is affine in the velocity, so the result is affine in the guidance scale g:
+    ``x(g) = x_uncond + g * (x_cond - x_uncond)``. Its value at g=1 must be the single conditional pass
+    (a formula with cond and uncond swapped would land on the unconditional result instead), and at g=0
+    the unconditional one: the positive prompt swapped for the negative, single pass."""
+    model, cond = _model(), _cond()
+    run = lambda c, g: sample(model, c, SamplerSettings(steps=1, guidance=g, scheduler="euler", seed=4))
+    x2, x3, x4 = run(cond, 2.0), run(cond, 3.0), run(cond, 4.0)
+    x1 = run(cond, 1.0)
+    swapped = replace(cond, context=cond.negative_context)
+    x0 = run(swapped, 1.0)
+    for k in range(2):  # rgb, xyz
+        torch.testing.assert_close(x3[k], (x2[k] + x4[k]) / 2, atol=1e-5, rtol=1e-4)
+        step = x3[k] - x2[k]
+        assert step.abs().max() > 1e-3  # the scale matters
+        torch.testing.assert_close(x1[k], x2[k] - step, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(x0[k], x2[k] - 2 * step, atol=1e-5, rtol=1e-4)
 
 
 def test_callback_and_interrupt_between_steps():

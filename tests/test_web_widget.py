@@ -168,9 +168,44 @@ def test_errors_are_shown_in_the_widget(session):
     assert "Run the workflow" in steps["idleText"]
 
 
-def test_screenshot_saved(session):
-    png = session["shots"] / "widget.png"
-    assert png.stat().st_size > 10_000
+def _drawn_box(image: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Pixels that differ from the viewer background, and (aspect, centre x, centre y) of their bounding
+    box relative to the image."""
+    drawn = np.abs(image - BACKGROUND).sum(-1) > 30
+    ys, xs = np.nonzero(drawn)
+    assert xs.size, "nothing is drawn"
+    h, w = drawn.shape
+    aspect = (xs.max() - xs.min()) / max(ys.max() - ys.min(), 1)
+    return drawn, (aspect, (xs.min() + xs.max()) / 2 / w, (ys.min() + ys.max()) / 2 / h)
+
+
+def test_page_screenshot_shows_the_point_cloud_after_resize(session):
+    """The full-page screenshot taken after the node was resized and the fixture reloaded: the viewer's
+    canvas shows the demo scene (ball and checkered wall) at frame 0 in RGB, and the picture follows the
+    new canvas size without being stretched or shifted (same shape and centre as before the resize)."""
+    steps = session["steps"]
+    assert (steps["atScreenshot"]["frame"], steps["atScreenshot"]["colorMode"]) == ("0", "rgb")
+    page = _load_png(session["shots"] / "widget.png")
+    assert page.shape[:2] == (640, 700)  # the browser viewport of widget_check.mjs
+    box = steps["canvasBoxAtScreenshot"]
+    x, y, w, h = (round(box[k]) for k in ("x", "y", "width", "height"))
+    assert [w, h] == steps["canvasAfterResize"][2:]
+    inset = 3  # the stage's rounded corners
+    canvas = page[y + inset:y + h - inset, x + inset:x + w - inset]
+    drawn, (aspect, cx, cy) = _drawn_box(canvas)
+    assert drawn.mean() > 0.08, f"only {drawn.mean():.1%} of the canvas shows points"
+    assert len(np.unique(canvas[drawn], axis=0)) > 500  # coloured points, not a flat fill
+    red = (canvas[..., 0] > 150) & (canvas[..., 1] < 90) & (canvas[..., 2] < 90)
+    teal = (canvas[..., 0] < 90) & (canvas[..., 1] > 100) & (canvas[..., 2] > 100)
+    beige = (canvas[..., 0] > 180) & (canvas[..., 1] > 160) & (canvas[..., 2] > 110) & (canvas[..., 2] < 200)
+    assert red.sum() > 200 and teal.sum() > 1000 and beige.sum() > 1000  # ball and checkered wall
+    page_red = (page[..., 0] > 150) & (page[..., 1] < 90) & (page[..., 2] < 90)
+    assert page_red.sum() == red.sum()  # the ball is inside the canvas box: the crop is the canvas
+    # the same view as the first screenshot (frame 0, RGB, smaller canvas): same shape and place
+    before = _load_png(session["shots"] / "rgb_frame0.png")[inset:-inset, inset:-inset]
+    _, (aspect0, cx0, cy0) = _drawn_box(before)
+    assert abs(aspect / aspect0 - 1) < 0.03, (aspect, aspect0)
+    assert abs(cx - cx0) < 0.02 and abs(cy - cy0) < 0.02, ((cx, cy), (cx0, cy0))
 
 
 def test_vendored_three_matches_the_pinned_npm_package():

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 from one4d.backbone import DIT_PRESETS, DitVariant, build_dit
-from one4d.dlc import BRANCHES, DLCConfig, One4DModel
+from one4d.dlc import DLCConfig, One4DModel
 from one4d.errors import One4DInputError
 from one4d.lora_styles import load_rgb_lora, lora_key_style, to_peft_keys
 from one4d.weights import build_one4d, read_metadata, save_one4d
@@ -55,8 +55,12 @@ def test_file_for_another_backbone_is_refused_by_name(tmp_path):
         build_one4d(build_dit("tiny-inp"), DitVariant(DIT_PRESETS["tiny-inp"], "tiny-inp"), tmp_path / "plain.safetensors")
 
 
-def _community_lora(dit, rank=2, style="original", scale=0.3):
-    """A random Wan LoRA in the given key style, covering the block linears."""
+def _community_lora(dit, rank=2, style="original", scale=0.3, alpha=None, factors=None):
+    """A random Wan LoRA in the given key style, covering the block linears. ``alpha`` (default: the rank,
+    i.e. no scaling) is stored with the original and musubi styles; the diffusers style has no alpha, so its
+    up-weights carry the factor ``alpha / rank`` instead: every style then holds the same LoRA. ``factors``,
+    if given a dict, receives the diffusers module name -> ``(down, up)`` pair as generated."""
+    alpha = float(rank) if alpha is None else float(alpha)
     g = torch.Generator().manual_seed(5)
     sd = {}
     for name, mod in dit.named_modules():
@@ -67,6 +71,8 @@ def _community_lora(dit, rank=2, style="original", scale=0.3):
             a = torch.randn(rank, mod.in_features, generator=g) * scale
             b = torch.randn(mod.out_features, rank, generator=g) * scale
             sd[name] = (a, b)
+    if factors is not None:
+        factors.update(sd)
     out = {}
     for name, (a, b) in sd.items():
         orig = (name.replace("attn1", "self_attn").replace("attn2", "cross_attn").replace("to_out.0", "o")
@@ -75,15 +81,15 @@ def _community_lora(dit, rank=2, style="original", scale=0.3):
         if style == "original":
             out[f"diffusion_model.{orig}.lora_down.weight"] = a
             out[f"diffusion_model.{orig}.lora_up.weight"] = b
-            out[f"diffusion_model.{orig}.alpha"] = torch.tensor(float(rank))
+            out[f"diffusion_model.{orig}.alpha"] = torch.tensor(alpha)
         elif style == "musubi":
             key = "lora_unet_" + orig.replace(".", "_")
             out[f"{key}.lora_down.weight"] = a
             out[f"{key}.lora_up.weight"] = b
-            out[f"{key}.alpha"] = torch.tensor(float(rank))
+            out[f"{key}.alpha"] = torch.tensor(alpha)
         else:
             out[f"transformer.{name}.lora_A.weight"] = a
-            out[f"transformer.{name}.lora_B.weight"] = b
+            out[f"transformer.{name}.lora_B.weight"] = b * (alpha / rank)
     return out
 
 
@@ -92,13 +98,13 @@ def test_community_lora_changes_rgb_only_and_styles_agree(tmp_path, style):
     model = _trained()
     x = _inputs(model)
     with torch.no_grad():
-        rgb0, xyz0 = model(*x)
+        rgb0, _ = model(*x)
     sd = _community_lora(model.dit, style=style)
     assert lora_key_style(sd) == style
     save_file(sd, tmp_path / "lora.safetensors")
     name = load_rgb_lora(model, tmp_path / "lora.safetensors", "style")
     with torch.no_grad():
-        rgb1, xyz1 = model(*x, extras=[(name, 1.0)])
+        rgb1, _ = model(*x, extras=[(name, 1.0)])
         rgb_off, _ = model(*x, extras=[(name, 0.0)])
         rgb_half, _ = model(*x, extras=[(name, 0.5)])
     assert (rgb1 - rgb0).abs().max() > 1e-3
@@ -113,18 +119,28 @@ def test_community_lora_changes_rgb_only_and_styles_agree(tmp_path, style):
     assert torch.equal(xyz_a, xyz_b)
 
 
-def test_all_lora_styles_convert_to_the_same_weights():
+@pytest.mark.parametrize("alpha", [2.0, 1.0])  # rank 2: scale 1, and 0.5 (alpha folded into the weights)
+def test_all_lora_styles_convert_to_the_same_weights(alpha):
+    """Every key style converts to peft keys of the same modules, and each module's weight delta
+    ``up @ down`` equals the generated LoRA's ``alpha / rank * up @ down`` in all three styles."""
     dit = build_dit("tiny-inp-clip")
-    conv = {s: to_peft_keys(_community_lora(dit, style=s)) for s in ("original", "musubi", "diffusers")}
-    assert conv["original"].keys() == conv["musubi"].keys() == conv["diffusers"].keys()
-    for k in conv["diffusers"]:
-        a, b = conv["original"][k], conv["diffusers"][k]
-        if ".lora_A." in k:  # alpha folded differently between A and B: compare products instead
-            continue
-        bo = conv["original"][k]
-        ao = conv["original"][k.replace("lora_B", "lora_A")]
-        ad = conv["diffusers"][k.replace("lora_B", "lora_A")]
-        torch.testing.assert_close(bo @ ao, b @ ad)
+    factors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    _community_lora(dit, alpha=alpha, factors=factors)
+    styles = ("original", "musubi", "diffusers")
+    conv = {s: to_peft_keys(_community_lora(dit, style=s, alpha=alpha)) for s in styles}
+    expected_keys = {f"{m}.lora_{x}.weight" for m in factors for x in "AB"}
+    for style in styles:
+        assert set(conv[style]) == expected_keys, style
+        for module, (down, up) in factors.items():
+            a, b = conv[style][f"{module}.lora_A.weight"], conv[style][f"{module}.lora_B.weight"]
+            assert a.shape == down.shape and b.shape == up.shape, (style, module)
+            torch.testing.assert_close(b @ a, (alpha / 2) * (up @ down), msg=f"{style}: {module}")
+    # the styles agree with each other too (not only with the generated factors)
+    for style in ("original", "musubi"):
+        for k in conv["diffusers"]:
+            if ".lora_B." in k:
+                a_key = k.replace("lora_B", "lora_A")
+                torch.testing.assert_close(conv[style][k] @ conv[style][a_key], conv["diffusers"][k] @ conv["diffusers"][a_key])
 
 
 def test_lora_for_another_size_is_refused(tmp_path):

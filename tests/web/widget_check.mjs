@@ -156,6 +156,9 @@ try {
   await page.evaluate(() => window.harness.resize(620, 560));
   await waitRendered(before);
   results.steps.canvasAfterResize = await canvasSize();
+  // The whole page, and where the viewer's canvas sits in it (CSS pixels = screenshot pixels here).
+  results.steps.canvasBoxAtScreenshot = await page.locator(".one4d-canvas").boundingBox();
+  results.steps.atScreenshot = await dataset();
   await page.screenshot({ path: join(outDir, "widget.png") });
 
   // Errors are shown in the widget: a missing file, then a file that is not a payload.
