@@ -5,8 +5,10 @@ Kinds: ``embedded`` (the small CPU model shipped in ``one4d/assets/embedded``), 
 ``wan2.1-fun-1.3b`` (Wan2.1-Fun-V1.1 InP backbones). The Wan figures are the paper's (section 6: 50
 flow-matching steps, classifier-free guidance 6.0) with the common Wan shift of 3.0 at 480p and Wan's
 81 x 480 x 832 clip; the paper reports no 1.3B run, so the 1.3B kind uses the same values. Windows of
-a longer clip overlap by about a fifth of the window (16 of 81, 4 of 17): enough shared frames for a
-robust Sim(3) between windows, at a cost of 25% more model runs. The embedded
+a longer clip overlap by 16 of 81 frames for Wan (a fifth: 25% more model runs) and by 8 of 17 for the
+embedded model, whose noisier pointmaps need more shared frames: on three 65-frame held-out clips,
+overlap 4 left seams 1.44x (depth) and 1.58x (pose) the jumps within windows, overlap 8 1.29x and 1.17x
+(`one4d eval --frames 65`, docs/long_video.md). The embedded
 model samples without guidance: on its held-out suite guidance 1.0 beat 3.0 in every mode (depth AbsRel
 full 0.346 vs 0.377) with one model pass per step instead of two (docs/embedded.md).
 """
@@ -39,7 +41,7 @@ class ModelDefaults:
     overlap: int  # frames shared by consecutive windows of a longer clip (one4d.long_video)
 
 
-EMBEDDED = ModelDefaults("embedded", steps=30, guidance=1.0, shift=3.0, scheduler="unipc", frames=17, height=64, width=64, overlap=4)
+EMBEDDED = ModelDefaults("embedded", steps=30, guidance=1.0, shift=3.0, scheduler="unipc", frames=17, height=64, width=64, overlap=8)
 WAN_FUN_14B = ModelDefaults("wan2.1-fun-14b", steps=50, guidance=6.0, shift=3.0, scheduler="unipc", frames=81, height=480, width=832, overlap=16)
 WAN_FUN_1_3B = ModelDefaults("wan2.1-fun-1.3b", steps=50, guidance=6.0, shift=3.0, scheduler="unipc", frames=81, height=480, width=832, overlap=16)
 DEFAULTS: dict[str, ModelDefaults] = {d.kind: d for d in (EMBEDDED, WAN_FUN_14B, WAN_FUN_1_3B)}

@@ -89,7 +89,7 @@ def test_embedded_model_reconstructs_a_long_video_with_progress_over_the_whole_r
 
     scene = render_scene(1_000_002, frames=29)
     steps = []
-    res = generate_long(pipe, 29, 64, 64, scene.rgb, list(range(29)), SamplerSettings(steps=2, guidance=1.0),
+    res = generate_long(pipe, 29, 64, 64, scene.rgb, list(range(29)), SamplerSettings(steps=2, guidance=1.0), overlap=4,
                         callback=lambda step, total, _x0: steps.append((step, total)))
     assert res.points.shape == (29, 64, 64, 3) and res.c2w.shape == (29, 4, 4) and res.valid.mean() > 0.5
     assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]  # windows (0, 17) and (12, 29), two steps each

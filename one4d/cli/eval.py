@@ -11,6 +11,7 @@ import torch
 
 from ..data import render_scene
 from ..errors import One4DInputError
+from ..evaluation.long_clips import run_long_suite
 from ..evaluation.reports import codec_report, coupling_report
 from ..evaluation.suite import METRICS, MODES, constant_depth_metrics, mean_rows, run_suite, suite_seeds, untrained_pipeline
 from ..pipeline import One4DPipeline
@@ -26,6 +27,8 @@ def evaluate(args: argparse.Namespace) -> int:
     pipe = One4DPipeline.from_folder(args.model)
     settings = sampling_settings(args, pipe.defaults)
     seeds = suite_seeds(args.scenes, args.split, args.first_scene)
+    if args.frames:
+        return _evaluate_long(args, pipe, settings, seeds)
     results = run_suite(pipe, seeds, modes, settings)
     table: dict[str, dict] = {f"one4d/{m}": v for m, v in results.items()}
     if args.baselines:
@@ -53,6 +56,18 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_long(args: argparse.Namespace, pipe: One4DPipeline, settings, seeds: list[int]) -> int:
+    """``--frames N``: full-video reconstruction of N-frame clips window by window (:mod:`one4d.evaluation.long_clips`)."""
+    doc = {"long_full": run_long_suite(pipe, seeds, args.frames, settings, overlap=args.overlap)}
+    stream = sys.stderr if args.json else sys.stdout
+    print(f"long clips ({args.frames} frames, full video, {len(seeds)} scenes):", file=stream)
+    for key, value in doc["long_full"].items():
+        print(f"  {key:<20}{value:.4f}" if isinstance(value, float) else f"  {key:<20}{value}", file=stream)
+    if args.json:
+        print(json.dumps(doc))
+    return 0
+
+
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.description = __doc__.splitlines()[0]
     p.add_argument("--json", action="store_true", help="one JSON object {mode: {metric: value}} on stdout")
@@ -68,6 +83,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="also report how much the pointmap prediction depends on the RGB video (see coupling_report)")
     p.add_argument("--model", default="embedded",
                    help="'embedded' (the shipped model) or a folder with vae/dit/one4d.safetensors, e.g. a `one4d train` --work folder")
+    p.add_argument("--frames", type=int, default=0,
+                   help="evaluate long clips instead: full-video reconstruction of N-frame scenes window by window (e.g. 65)")
+    p.add_argument("--overlap", type=int, default=None, help="with --frames: frames shared by consecutive windows (default: the model's)")
     add_sampling_options(p)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.set_defaults(handler=evaluate)

@@ -150,7 +150,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--length", type=int, default=None,
                    help="frames to generate (default: the model window; longer clips run window by window)")
     p.add_argument("--window", type=int, default=None, help="frames per model window, 4k+1 (default: the model's, 17 embedded / 81 Wan)")
-    p.add_argument("--overlap", type=int, default=None, help="frames shared by consecutive windows (default: 4 embedded / 16 Wan)")
+    p.add_argument("--overlap", type=int, default=None, help="frames shared by consecutive windows (default: 8 embedded / 16 Wan)")
     p.add_argument("--stride", type=int, default=1, help="--video: use every S-th frame")
     p.add_argument("--max-frames", type=int, default=None, help="--video: use at most M frames (after --stride)")
     p.add_argument("--fps", type=float, default=8.0, help="frame rate of rgb.mp4")

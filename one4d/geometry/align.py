@@ -169,3 +169,21 @@ def robust_umeyama(
     full = np.zeros(keep.shape[0])
     full[keep] = w
     return T, full
+
+
+def symmetric_scale(src: np.ndarray, dst: np.ndarray, T: Sim3, weights: np.ndarray) -> Sim3:
+    """``T`` with its scale replaced by the ratio of the weighted spreads of ``dst`` and ``src`` (and the
+    translation refitted). Umeyama's least-squares scale shrinks towards 0 when ``src`` is noisy (it
+    regresses ``dst`` on ``src``), which compounds along a chain of windows; the spread ratio treats both
+    sides alike and is exact on noiseless pairs too."""
+    s, d = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    w = np.asarray(weights, np.float64)
+    w = w / max(w.sum(), 1e-300)
+    ms, md = w @ s, w @ d
+    spread_s = float(w @ ((s - ms) ** 2).sum(1))
+    spread_d = float(w @ ((d - md) ** 2).sum(1))
+    if not spread_s > 0 or not spread_d > 0:
+        return T
+    c = float(np.sqrt(spread_d / spread_s))
+    return Sim3(c, T.rotation, md - c * T.rotation @ ms)
+

@@ -15,6 +15,11 @@ Decisions (the paper does not say how it handles long videos):
 - Overlap frames are blended with a linear ramp (the older window's weight falls from 1 to 0 across the
   overlap) so there is no seam; where only one window has a valid point, that point is kept.
 - Correspondences are subsampled to ``max_pairs`` (deterministic stride) per alignment.
+- Scale: the rotation comes from the (robust) Umeyama fit, the scale from the ratio of the weighted
+  spreads of both sides (:func:`.align.symmetric_scale`). Umeyama's scale regresses one noisy window on
+  the other and comes out too small: on the embedded model's 65-frame held-out clips it shrank each window
+  by 4-39% (scales 0.61-1.05 against 0.72-1.19 for the spread ratio), and the shrinkage compounded along
+  the chain (windowed depth AbsRel 1.33x the per-window figure on one scene, 1.04x with the spread ratio).
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import One4DInputError
-from .align import Sim3, robust_umeyama, umeyama
+from .align import Sim3, robust_umeyama, symmetric_scale, umeyama
 from .inputs import as_mask, as_pointmap
 
 
@@ -118,6 +123,7 @@ def _align_window(k: int, span: tuple[int, int], win: np.ndarray, wv: np.ndarray
         T, wts = robust_umeyama(src, dst, with_scale=True)
     else:
         T, wts = umeyama(src, dst, with_scale=True), np.ones(len(src))
+    T = symmetric_scale(src, dst, T, wts)
     r = np.linalg.norm(T.apply(src.astype(np.float64)) - dst, axis=1)
     extent = float(np.median(np.linalg.norm(dst - np.median(dst, axis=0), axis=1))) or 1.0
     return T, float(np.sqrt(np.sum(wts * r * r) / max(np.sum(wts), 1e-12)) / extent)
