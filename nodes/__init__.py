@@ -13,6 +13,7 @@ from . import comfy_bridge
 from .cache import clear_cache
 from .conditioning import One4DBuildConditioning
 from .geometry import One4DCameras
+from .long_clip import One4DLongClip
 from .loaders import One4DApplyPointmapLoRA, One4DApplyRGBLoRA, One4DLoadBackbone
 from .outputs import One4DPreview4D, One4DSave4D
 from .sampling import One4DDecode, One4DSample
@@ -24,6 +25,7 @@ NODE_CLASS_MAPPINGS = {
     "One4DBuildConditioning": One4DBuildConditioning,
     "One4DSample": One4DSample,
     "One4DDecode": One4DDecode,
+    "One4DLongClip": One4DLongClip,
     "One4DCameras": One4DCameras,
     "One4DSave4D": One4DSave4D,
     "One4DPreview4D": One4DPreview4D,
@@ -36,6 +38,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "One4DBuildConditioning": "One4D Build Conditioning",
     "One4DSample": "One4D Sample",
     "One4DDecode": "One4D Decode",
+    "One4DLongClip": "One4D Long Clip",
     "One4DCameras": "One4D Cameras",
     "One4DSave4D": "One4D Save 4D",
     "One4DPreview4D": "One4D Preview 4D",

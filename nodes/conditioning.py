@@ -90,6 +90,47 @@ def _context(cond: Any, name: str) -> torch.Tensor:
     return tensor[:1].float().cpu()
 
 
+def conditioning_tokens(model: One4DHandle, positive: Any, negative: Any) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """The text tokens of the connected CONDITIONING inputs (None where unconnected), checked against the model:
+    a backbone without a built-in text encoder needs ``positive``; a built-in encoder's width must match."""
+    context = _context(positive, "positive") if positive is not None else None
+    negative_context = _context(negative, "negative") if negative is not None else None
+    text_dim = int(model.variant.config["text_dim"])
+    if context is None and model.text_encoder is None:
+        raise One4DInputError(
+            "this backbone needs its prompt as CONDITIONING: connect CLIPTextEncode (CLIPLoader with the umT5 file, type "
+            "'wan') to 'positive'. Only the embedded model reads the prompt field."
+        )
+    for name, ctx in (("positive", context), ("negative", negative_context)):
+        if ctx is not None and ctx.shape[-1] != text_dim and model.text_encoder is not None:
+            raise One4DInputError(
+                f"'{name}' is {ctx.shape[-1]} wide but this model's built-in text encoder is {text_dim} wide: disconnect "
+                f"'{name}' and type the prompt in the node instead (the embedded model does not read umT5 text)."
+            )
+    return context, negative_context
+
+
+def clip_tokens(model: One4DHandle, output: Any) -> Optional[torch.Tensor]:
+    """The CLIP vision tokens for backbones with image cross-attention (None when unconnected or unused)."""
+    if output is None:
+        return None
+    if not model.variant.has_image_attention:
+        log.info("One4D: this backbone has no image cross-attention; the CLIP vision output is ignored.")
+        return None
+    tokens = getattr(output, "penultimate_hidden_states", None)
+    if tokens is None and isinstance(output, dict):
+        tokens = output.get("penultimate_hidden_states")
+    if tokens is None:
+        raise One4DInputError("clip_vision_output has no penultimate_hidden_states; connect core CLIPVisionEncode.")
+    tokens = tokens[:1].float().cpu()
+    want = model.variant.config.get("image_dim")
+    if want and tokens.shape[-1] != want:
+        raise One4DInputError(
+            f"the CLIP vision features are {tokens.shape[-1]} wide but the backbone expects {want}; use clip_vision_h.safetensors."
+        )
+    return tokens
+
+
 class One4DBuildConditioning:
     DESCRIPTION = (
         "Builds One4D's Unified Masked Conditioning from 0, 1, some or all frames of a video plus text: text-to-4D (no "
@@ -138,21 +179,8 @@ class One4DBuildConditioning:
         frames, indices = select_frames(images, frame_indices, int(length))
         if frames is not None:
             frames = fit_frames(frames, int(height), int(width))
-        context = _context(positive, "positive") if positive is not None else None
-        negative_context = _context(negative, "negative") if negative is not None else None
-        text_dim = int(model.variant.config["text_dim"])
-        if context is None and model.text_encoder is None:
-            raise One4DInputError(
-                "this backbone needs its prompt as CONDITIONING: connect CLIPTextEncode (CLIPLoader with the umT5 file, type "
-                "'wan') to 'positive'. Only the embedded model reads the prompt field."
-            )
-        for name, ctx in (("positive", context), ("negative", negative_context)):
-            if ctx is not None and ctx.shape[-1] != text_dim and model.text_encoder is not None:
-                raise One4DInputError(
-                    f"'{name}' is {ctx.shape[-1]} wide but this model's built-in text encoder is {text_dim} wide: disconnect "
-                    f"'{name}' and type the prompt in the node instead (the embedded model does not read umT5 text)."
-                )
-        clip = self._clip(model, clip_vision_output)
+        context, negative_context = conditioning_tokens(model, positive, negative)
+        clip = clip_tokens(model, clip_vision_output)
         encoder = model.text_encoder
         context, negative_context = text_contexts(encoder, prompt or "", negative_prompt or "", context, negative_context)
         codec = model.load_vae(int(length), int(height), int(width))
@@ -166,23 +194,3 @@ class One4DBuildConditioning:
         mode = mode_of(indices, int(length))
         log.info("One4D: %s conditioning, %d observed frame(s) of %d, %dx%d", mode, len(indices), length, width, height)
         return (CondData(cond, mode, None if frames is None else frames.numpy()),)
-
-    @staticmethod
-    def _clip(model: One4DHandle, output) -> Optional[torch.Tensor]:
-        if output is None:
-            return None
-        if not model.variant.has_image_attention:
-            log.info("One4D: this backbone has no image cross-attention; the CLIP vision output is ignored.")
-            return None
-        tokens = getattr(output, "penultimate_hidden_states", None)
-        if tokens is None and isinstance(output, dict):
-            tokens = output.get("penultimate_hidden_states")
-        if tokens is None:
-            raise One4DInputError("clip_vision_output has no penultimate_hidden_states; connect core CLIPVisionEncode.")
-        tokens = tokens[:1].float().cpu()
-        want = model.variant.config.get("image_dim")
-        if want and tokens.shape[-1] != want:
-            raise One4DInputError(
-                f"the CLIP vision features are {tokens.shape[-1]} wide but the backbone expects {want}; use clip_vision_h.safetensors."
-            )
-        return tokens

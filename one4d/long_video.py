@@ -122,8 +122,7 @@ def run_long_clip(
     stitched = stitch_windows(point_windows, spans)
     rgb = _ramp_blend(rgb_windows, specs, num_frames)
     points = np.where(stitched.valid[..., None], stitched.points, 0.0).astype(np.float32)
-    result = assemble_result(rgb, points, sorted(int(i) for i in given), recover)
-    return result
+    return assemble_result(rgb, points, sorted(int(i) for i in given), recover, stitched.valid)
 
 
 def pipeline_window_runner(

@@ -12,6 +12,7 @@ SUITES: dict[str, str] = {
     "dlc": "one4d.bench.dlc:dlc_benchmarks",
     "geometry": "one4d.bench.geometry:geometry_benchmarks",
     "preview": "one4d.bench.preview:bench_widget",
+    "long_video": "one4d.bench.long_video:long_video_benchmarks",
 }
 
 

@@ -63,14 +63,17 @@ def cameras_for_generated(points: np.ndarray, valid: np.ndarray | None = None, *
                               np.full(f, focal, np.float32), {"fallback": str(exc)})
 
 
-def assemble_result(rgb: np.ndarray, normalized_points: np.ndarray, indices: list[int], recover: bool = True) -> One4DResult:
-    """Recover cameras/depth from a decoded normalized pointmap and re-anchor to the frame-0 camera."""
+def assemble_result(rgb: np.ndarray, normalized_points: np.ndarray, indices: list[int], recover: bool = True,
+                    valid: np.ndarray | None = None) -> One4DResult:
+    """Recover cameras/depth from a decoded normalized pointmap and re-anchor to the frame-0 camera.
+    ``valid`` marks the points that exist (e.g. those a stitch covered); all do when it is None."""
+    f, h, w, _ = rgb.shape
+    valid = np.ones((f, h, w), bool) if valid is None else np.asarray(valid, bool)
     if not recover:
-        f, h, w, _ = rgb.shape
         depth = normalized_points[..., 2].copy()
-        return One4DResult(rgb, normalized_points, depth, np.ones((f, h, w), bool), np.tile(np.eye(3, dtype=np.float32), (f, 1, 1)),
+        return One4DResult(rgb, normalized_points, depth, valid, np.tile(np.eye(3, dtype=np.float32), (f, 1, 1)),
                            np.tile(np.eye(4, dtype=np.float32), (f, 1, 1)), list(indices), raw_points=normalized_points)
-    est = cameras_for_generated(normalized_points)
+    est = cameras_for_generated(normalized_points, None if valid.all() else valid)
     pts, c2w = anchor_to_first_camera(normalized_points, est.c2w)
-    return One4DResult(rgb, pts, est.depth.astype(np.float32), est.valid, est.K.astype(np.float32), c2w, list(indices),
+    return One4DResult(rgb, pts, est.depth.astype(np.float32), est.valid & valid, est.K.astype(np.float32), c2w, list(indices),
                        raw_points=normalized_points)
