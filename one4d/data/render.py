@@ -18,6 +18,8 @@ from .shapes import Room, Shape
 
 @dataclass
 class SceneObject:
+    """A shape moving along a trajectory."""
+
     shape: Shape
     trajectory: Trajectory
     resting: bool  # sits on the floor (upright, yaw-only rotation)
@@ -25,6 +27,8 @@ class SceneObject:
 
 @dataclass
 class Light:
+    """A directional light plus ambient light (the shade floor of unlit surfaces)."""
+
     direction: np.ndarray  # unit vector from surfaces toward the light, room frame
     ambient: float
 
@@ -38,7 +42,8 @@ def pixel_grid(height: int, width: int) -> np.ndarray:
     return np.stack([u.ravel(), v.ravel(), np.ones(height * width)], axis=1)
 
 
-def _camera_rays(camera: CameraPath, K: np.ndarray, c2w: np.ndarray, height: int, width: int):
+def _camera_rays(camera: CameraPath, K: np.ndarray, c2w: np.ndarray, height: int,
+                 width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-pixel rays of every frame: world directions (z = 1 in the camera) and origins in float64, and the
     same rays in the room frame in float32 (intersection and shading run in float32: memory traffic dominates)."""
     n_frames = len(K)
@@ -171,7 +176,8 @@ def cast(
     }
 
 
-def _unshadowed(p, frame, light_dir, objects, poses, lit) -> np.ndarray:
+def _unshadowed(p: np.ndarray, frame: np.ndarray, light_dir: np.ndarray, objects: list[SceneObject], poses: list,
+                lit: np.ndarray) -> np.ndarray:
     """Per point [M]: 1.0 where the light is visible, 0.0 where an object blocks it. Only ``lit`` points are tested.
 
     ``p`` [M, 3] are room-frame points (already pushed off their surface), ``frame`` [M] their frame indices.

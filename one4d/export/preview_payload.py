@@ -221,6 +221,7 @@ def read_preview_payload(path: str | os.PathLike) -> dict:
 # ----------------------------------------------------------------------------- input checks
 
 def _as_array(name: str, value: Any) -> np.ndarray:
+    """A numpy array of ``value`` (torch tensors included); unreadable values are an input error."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
         value = value.detach().cpu().numpy()
     try:
@@ -230,6 +231,7 @@ def _as_array(name: str, value: Any) -> np.ndarray:
 
 
 def _check_colors(colors: Any, shape: tuple[int, int, int]) -> np.ndarray:
+    """Per-pixel colours as uint8, or float checked to lie in [0, 1]."""
     rgb = _as_array("colors", colors)
     if rgb.shape != (*shape, 3):
         raise One4DInputError(
@@ -250,6 +252,7 @@ def _check_colors(colors: Any, shape: tuple[int, int, int]) -> np.ndarray:
 
 
 def _check_valid(valid: Any, shape: tuple[int, int, int]) -> np.ndarray | None:
+    """The optional keep-mask as bool ``[F, H, W]`` (a trailing axis of 1 and numeric masks accepted)."""
     if valid is None:
         return None
     mask = _as_array("valid", valid)
@@ -266,6 +269,7 @@ def _check_valid(valid: Any, shape: tuple[int, int, int]) -> np.ndarray | None:
 
 
 def _check_intrinsics(K: Any, frames: int) -> np.ndarray | None:
+    """Optional intrinsics as float64 ``[F, 3, 3]`` with finite positive focals (one ``[3, 3]`` is repeated)."""
     if K is None:
         return None
     k = _as_array("K", K).astype(np.float64)
@@ -280,6 +284,7 @@ def _check_intrinsics(K: Any, frames: int) -> np.ndarray | None:
 
 
 def _check_poses(c2w: Any, frames: int) -> np.ndarray | None:
+    """Optional camera-to-world poses as finite float64 ``[F, 4, 4]`` (``[F, 3, 4]`` gets its last row)."""
     if c2w is None:
         return None
     m = _as_array("c2w", c2w).astype(np.float64)
@@ -294,12 +299,14 @@ def _check_poses(c2w: Any, frames: int) -> np.ndarray | None:
 
 
 def _check_positive_int(name: str, value: Any) -> int:
+    """``value`` as an int, which must be at least 1 (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise One4DInputError(f"{name}: expected a positive integer, got {value!r}.")
     return int(value)
 
 
 def _check_fps(fps: Any) -> float:
+    """The playback speed as a float in (0, 240]."""
     try:
         value = float(fps)
     except (TypeError, ValueError):
@@ -310,6 +317,7 @@ def _check_fps(fps: Any) -> float:
 
 
 def _to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """Colours as uint8: unchanged if already uint8, else [0, 1] floats rounded to 0-255."""
     if rgb.dtype == np.uint8:
         return rgb
     return np.clip(rgb.astype(np.float32) * 255.0 + 0.5, 0.0, 255.0).astype(np.uint8)
@@ -317,7 +325,10 @@ def _to_uint8(rgb: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- header and file
 
-def _make_header(positions, bbox, counts, source_counts, F, H, W, fps, budget, K_all, c2w_all) -> dict:
+def _make_header(positions: np.ndarray, bbox: tuple[np.ndarray, np.ndarray], counts: list[int],
+                 source_counts: list[int], F: int, H: int, W: int, fps: float, budget: int,
+                 K_all: np.ndarray | None, c2w_all: np.ndarray | None) -> dict:
+    """The JSON header: counts and frame offsets, bounding boxes, colour ranges and cameras (offsets filled later)."""
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
     sample, frame_of = _stats_sample(positions, counts)
     lo, hi = np.percentile(sample, 1.0, axis=0), np.percentile(sample, 99.0, axis=0)
@@ -369,29 +380,32 @@ def _stats_sample(positions: np.ndarray, counts: list[int]) -> tuple[np.ndarray,
 
 
 def _range(values: np.ndarray) -> list[float]:
+    """The 2nd to 98th percentile of ``values``, given a 1e-6 width when flat, for the widget's colour scales."""
     lo, hi = (float(v) for v in np.percentile(values, [2.0, 98.0]))
     if not hi > lo:
         hi = lo + 1e-6
     return [lo, hi]
 
 
-def _floats(values) -> list[float]:
+def _floats(values: Any) -> list[float]:
+    """Values as a flat list of Python floats (JSON-ready)."""
     return [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
 
 
 def _pad(n: int) -> int:
+    """Bytes of padding that bring ``n`` to the next multiple of the section alignment."""
     return (-n) % _ALIGN
 
 
 def _encode(header: dict) -> bytes:
+    """The header as compact UTF-8 JSON, space-padded so the data sections start 8-aligned."""
     text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
     return text + b" " * _pad(_PREAMBLE.size + len(text))
 
 
-def _write_atomically(path, header: dict, positions: np.ndarray, colors: np.ndarray) -> int:
-    """Write preamble, header and both sections through the atomic writer; returns the file size."""
-    # Offsets depend on the header's length, which depends on the offsets' digits: settle it by
-    # encoding until the length stops changing (twice at most in practice).
+def _settle_offsets(header: dict, positions: np.ndarray) -> bytes:
+    """Fill in the section offsets and return the encoded header; the offsets depend on the header's length,
+    which depends on the offsets' digits, so encode until the length stops changing (twice in practice)."""
     for _ in range(4):
         pos_offset = _PREAMBLE.size + len(_encode(header))
         col_offset = pos_offset + positions.nbytes + _pad(positions.nbytes)
@@ -399,9 +413,13 @@ def _write_atomically(path, header: dict, positions: np.ndarray, colors: np.ndar
         header["colors"]["offset"] = col_offset
         blob = _encode(header)
         if _PREAMBLE.size + len(blob) == pos_offset:
-            break
-    else:
-        raise RuntimeError("preview payload header length did not settle")
+            return blob
+    raise RuntimeError("preview payload header length did not settle")
+
+
+def _write_atomically(path: str | os.PathLike, header: dict, positions: np.ndarray, colors: np.ndarray) -> int:
+    """Write preamble, header and both sections through the atomic writer; returns the file size."""
+    blob = _settle_offsets(header, positions)
     folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(folder):
         raise One4DInputError(f"path: folder {folder!r} does not exist; create it first.")

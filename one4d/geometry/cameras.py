@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -343,19 +343,7 @@ def _refine(grid: _Grid, start: _Start, iters: int, smooth_weight: float, lr: fl
         d0, s0, _, _ = evaluate(inliers)
     loss_start = float(d0 + smooth_weight * s0)
     if iters > 0:
-        opt = torch.optim.Adam([w, o, logf], lr=lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda i: 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(i, iters) / iters))
-        )
-        checkpoints = {iters // 3, (2 * iters) // 3} - {0}
-        for it in range(iters):
-            if it in checkpoints:
-                inliers, thr = refresh_inliers()
-            opt.zero_grad(set_to_none=True)
-            data, smooth, _, _ = evaluate(inliers)
-            (data + smooth_weight * smooth).backward()
-            opt.step()
-            sched.step()
+        _adam_steps([w, o, logf], evaluate, refresh_inliers, inliers, iters, smooth_weight, lr)
         inliers, thr = refresh_inliers()
     with torch.no_grad():
         d1, s1, _, _ = evaluate(inliers)
@@ -363,6 +351,26 @@ def _refine(grid: _Grid, start: _Start, iters: int, smooth_weight: float, lr: fl
         focal = torch.exp(logf).double().numpy() * np.ones(F)
     o_np = o.detach().double().numpy() * grid.scale + grid.center
     return _Refined(R_np, o_np, focal, thr, loss_start, float(d1), float(s1), time.perf_counter() - t0)
+
+
+def _adam_steps(params: list[torch.Tensor], evaluate: Callable[[torch.Tensor], tuple[torch.Tensor, ...]],
+                refresh_inliers: Callable[[], tuple[torch.Tensor, torch.Tensor]], inliers: torch.Tensor, iters: int,
+                smooth_weight: float, lr: float) -> None:
+    """Minimize data + smooth_weight * smoothness over ``params`` in place: Adam with a cosine decay to 1% of
+    ``lr``, the inliers re-estimated after a third and two thirds of the steps."""
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(i, iters) / iters))
+    )
+    checkpoints = {iters // 3, (2 * iters) // 3} - {0}
+    for it in range(iters):
+        if it in checkpoints:
+            inliers, _ = refresh_inliers()
+        opt.zero_grad(set_to_none=True)
+        data, smooth, _, _ = evaluate(inliers)
+        (data + smooth_weight * smooth).backward()
+        opt.step()
+        sched.step()
 
 
 def _dense_depth(P: np.ndarray, valid: np.ndarray | None, cams: _Refined, min_depth: float) -> tuple[np.ndarray, np.ndarray]:
