@@ -94,3 +94,28 @@ def test_embedded_model_reconstructs_a_long_video_with_progress_over_the_whole_r
     assert res.points.shape == (29, 64, 64, 3) and res.c2w.shape == (29, 4, 4) and res.valid.mean() > 0.5
     assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]  # windows (0, 17) and (12, 29), two steps each
     np.testing.assert_allclose(res.c2w[0], np.eye(4), atol=1e-5)
+
+
+def test_seam_ratio_compares_jumps_at_window_boundaries_with_the_rest():
+    from one4d.evaluation.long_clips import boundary_pairs, seam_ratio
+
+    specs = plan_long_clip(29, 17, 8, range(29))  # windows (0, 17), (9, 26), (12, 29)
+    seams = boundary_pairs(specs, 29)
+    assert seams == {9, 12, 17, 26}
+    smooth = np.ones(29)
+    assert seam_ratio(smooth, seams) == pytest.approx(1.0)
+    jumpy = smooth.copy()
+    jumpy[[9, 12, 17, 26]] = 3.0
+    assert seam_ratio(jumpy, seams) == pytest.approx(3.0)
+    assert seam_ratio(np.zeros(29), seams) is None  # a camera that stands still has no ratio
+
+
+def test_eval_long_clips_json(capsys):
+    import json
+
+    from one4d.cli import main
+
+    assert main(["eval", "--frames", "21", "--scenes", "1", "--steps", "1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)["long_full"]
+    assert doc["frames"] == 21 and doc["windows"] == 2 and doc["overlap"] == 8
+    assert 0 < doc["depth_absrel"] < 1 and doc["absrel_ratio"] > 0 and doc["seam_depth_ratio"] > 0
