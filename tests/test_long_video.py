@@ -119,3 +119,22 @@ def test_eval_long_clips_json(capsys):
     doc = json.loads(capsys.readouterr().out)["long_full"]
     assert doc["frames"] == 21 and doc["windows"] == 2 and doc["overlap"] == 8
     assert 0 < doc["depth_absrel"] < 1 and doc["absrel_ratio"] > 0 and doc["seam_depth_ratio"] > 0
+
+
+def test_cli_names_every_video_frame_it_leaves_out(tmp_path, capsys):
+    from one4d.cli import main
+    from one4d.data import render_scene
+    from one4d.export.video import write_video
+
+    video = tmp_path / "clip.mp4"
+    write_video(video, render_scene(1_000_006, frames=41).rgb, 8.0)
+    out = tmp_path / "o"
+    assert main(["run", "--video", str(video), "--stride", "3", "--max-frames", "12", "--steps", "1", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert ("32 of the video's 41 frames are not used (--stride 3; --max-frames 12; a clip within one window has 4k+1 "
+            "frames): frames 1-2, 4-5, 7-8, 10-11, 13-14, 16-17, 19-20, 22-23, 25-40.") in captured.err
+    assert "(9 observed frame(s) of 9)" in captured.out
+    assert main(["run", "--video", str(video), "--steps", "1", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "not used" not in captured.err and "41 observed frame(s) of 41, 4 windows of 17 frames overlapping by 8" in captured.out
+    assert np.load(out / "pointmaps.npz")["points"].shape[0] == 41

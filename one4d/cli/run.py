@@ -129,8 +129,6 @@ def run(args: argparse.Namespace) -> int:
           + (f", {windows} windows of {window} frames overlapping by {overlap})" if windows > 1 else ")"))
     for p in paths:
         print(f"  {p}")
-    for warning in inputs.warnings:
-        print(f"warning: {warning}")
     return 0
 
 
