@@ -13,6 +13,7 @@ SUITES: dict[str, str] = {
     "geometry": "one4d.bench.geometry:geometry_benchmarks",
     "preview": "one4d.bench.preview:bench_widget",
     "long_video": "one4d.bench.long_video:long_video_benchmarks",
+    "data": "one4d.bench.data:data_benchmarks",
 }
 
 
