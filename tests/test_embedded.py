@@ -115,12 +115,25 @@ def test_bad_run_inputs_give_clear_errors(tmp_path, capsys):
 
 
 def test_eval_json_schema(capsys):
-    assert main(["eval", "--json", "--scenes", "1", "--steps", "2", "--modes", "full,text"]) == 0
+    assert main(["eval", "--json", "--scenes", "2", "--steps", "2", "--modes", "full,text"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc) == {"full", "text"}
-    keys = {"depth_absrel", "delta_1_25", "ate", "rpe_trans", "rpe_rot_deg", "rgb_psnr", "base_rgb_psnr"}
-    assert set(doc["full"]) == keys and set(doc["text"]) == keys
+    assert set(doc) == {"full", "text", "stderr", "scenes", "vae"} and doc["scenes"] == 2
+    keys = {"depth_absrel", "delta_1_25", "depth_absrel_frame0", "delta_1_25_frame0", "ate", "rpe_trans", "rpe_rot_deg",
+            "rgb_psnr", "base_rgb_psnr"}
+    assert set(doc["full"]) == keys and set(doc["text"]) == keys and set(doc["stderr"]["full"]) == keys
     assert doc["text"]["rgb_psnr"] is None and doc["full"]["rgb_psnr"] > 5
+    assert doc["stderr"]["full"]["depth_absrel"] > 0 and doc["stderr"]["text"]["rgb_psnr"] is None
+    assert doc["full"]["depth_absrel_frame0"] != doc["full"]["depth_absrel"]
+    assert set(doc["vae"]) == {"rgb_psnr", "pointmap_psnr", "pointmap_depth_absrel"}
+    assert main(["eval", "--json", "--scenes", "1", "--steps", "1", "--modes", "text", "--no-vae"]) == 0
+    assert "vae" not in json.loads(capsys.readouterr().out)
+
+
+def test_standard_error_is_the_spread_of_the_mean():
+    from one4d.evaluation.suite import stderr_rows
+
+    rows = [{"a": 1.0, "b": None}, {"a": 3.0, "b": None}, {"a": 5.0, "b": 2.0}]
+    assert stderr_rows(rows) == {"a": pytest.approx(2.0 / np.sqrt(3)), "b": None}
 
 
 def test_eval_and_run_take_a_model_folder(tmp_path, capsys):

@@ -1,5 +1,6 @@
 """``one4d eval``: a model on the fixed held-out synthetic suite (:mod:`one4d.evaluation.suite`), in four modes,
-with optional baselines, VAE and coupling reports; a table, and JSON with ``--json``."""
+32 scenes by default, each figure with its standard error, a VAE-only row, optional baselines and coupling
+report; a table, and JSON with ``--json``."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,16 @@ from ..data import render_scene
 from ..errors import One4DInputError
 from ..evaluation.long_clips import run_long_suite
 from ..evaluation.reports import codec_report, coupling_report
-from ..evaluation.suite import METRICS, MODES, constant_depth_metrics, mean_rows, run_suite, suite_seeds, untrained_pipeline
+from ..evaluation.suite import (
+    METRICS,
+    MODES,
+    constant_depth_metrics,
+    mean_rows,
+    stderr_rows,
+    suite_rows,
+    suite_seeds,
+    untrained_pipeline,
+)
 from ..pipeline import One4DPipeline
 from .options import add_sampling_options, sampling_settings
 
@@ -29,24 +39,27 @@ def evaluate(args: argparse.Namespace) -> int:
     seeds = suite_seeds(args.scenes, args.split, args.first_scene)
     if args.frames:
         return _evaluate_long(args, pipe, settings, seeds)
-    results = run_suite(pipe, seeds, modes, settings)
-    table: dict[str, dict] = {f"one4d/{m}": v for m, v in results.items()}
+    rows = suite_rows(pipe, seeds, modes, settings)
+    results = {m: mean_rows(r) for m, r in rows.items()}
+    errors = {m: stderr_rows(r) for m, r in rows.items()}
+    table: dict[str, tuple[dict, dict | None]] = {f"one4d/{m}": (results[m], errors[m]) for m in modes}
     if args.baselines:
-        untrained = run_suite(untrained_pipeline(args.model), seeds, modes, settings, with_base=False)
-        table.update({f"untrained/{m}": v for m, v in untrained.items()})
-        const = mean_rows([constant_depth_metrics(render_scene(s)) for s in seeds])
-        table["constant-depth"] = {k: const.get(k) for k in METRICS}
+        untrained = suite_rows(untrained_pipeline(args.model), seeds, modes, settings, with_base=False)
+        table.update({f"untrained/{m}": (mean_rows(r), stderr_rows(r)) for m, r in untrained.items()})
+        const = [constant_depth_metrics(render_scene(s)) for s in seeds]
+        table["constant-depth"] = (mean_rows(const), stderr_rows(const))
     stream = sys.stderr if args.json else sys.stdout
-    print(f"{'model/mode':<18}" + "".join(f"{m:>14}" for m in METRICS), file=stream)
-    for name, row in table.items():
-        cells = "".join(f"{'-' if row.get(m) is None else format(row[m], '.4f'):>14}" for m in METRICS)
-        print(f"{name:<18}{cells}", file=stream)
-    doc: dict[str, Any] = dict(results)
+    print(f"{len(seeds)} {args.split} scenes; mean +- standard error", file=stream)
+    print(f"{'model/mode':<18}" + "".join(f"{m:>22}" for m in METRICS), file=stream)
+    for name, (mean, err) in table.items():
+        print(f"{name:<18}" + "".join(f"{_cell(mean.get(m), None if err is None else err.get(m)):>22}" for m in METRICS), file=stream)
+    doc: dict[str, Any] = {**results, "stderr": errors, "scenes": len(seeds)}
     if args.baselines:
-        doc["baselines"] = {k: v for k, v in table.items() if not k.startswith("one4d/")}
+        doc["baselines"] = {k: mean for k, (mean, _) in table.items() if not k.startswith("one4d/")}
     if args.vae:
         doc["vae"] = codec_report(pipe.codec, seeds)
-        print("vae (held-out reconstruction): " + ", ".join(f"{k} {v:.4f}" for k, v in doc["vae"].items()), file=stream)
+        print("vae only (round trip of the scenes' RGB and pointmap clips): "
+              + ", ".join(f"{k} {v:.4f}" for k, v in doc["vae"].items()), file=stream)
     if args.coupling:
         doc["coupling"] = coupling_report(pipe, seeds)
         print("coupling (xyz x0 MSE, own video vs another scene's): " + ", ".join(
@@ -54,6 +67,12 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(doc))
     return 0
+
+
+def _cell(mean: float | None, err: float | None) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.4f} +- {err:.4f}" if err is not None else f"{mean:.4f}"
 
 
 def _evaluate_long(args: argparse.Namespace, pipe: One4DPipeline, settings, seeds: list[int]) -> int:
@@ -71,14 +90,15 @@ def _evaluate_long(args: argparse.Namespace, pipe: One4DPipeline, settings, seed
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.description = __doc__.splitlines()[0]
     p.add_argument("--json", action="store_true", help="one JSON object {mode: {metric: value}} on stdout")
-    p.add_argument("--scenes", type=int, default=8, help="scenes per mode")
+    p.add_argument("--scenes", type=int, default=32, help="scenes per mode")
     p.add_argument("--split", choices=("heldout", "train"), default="heldout",
                    help="held-out scenes (the suite) or training scenes (to check how well the model fits its data)")
     p.add_argument("--first-scene", type=int, default=0,
                    help="start at this position of the split's seeds (e.g. 100: held-out scenes kept for validation)")
     p.add_argument("--modes", default="", help=f"comma-separated subset of {', '.join(MODES)}")
     p.add_argument("--baselines", action="store_true", help="also evaluate the untrained model and constant depth")
-    p.add_argument("--vae", action="store_true", help="also report the VAE's RGB and pointmap reconstruction")
+    p.add_argument("--vae", action=argparse.BooleanOptionalAction, default=True,
+                   help="report the VAE alone: RGB and pointmap round trips of the same scenes (--no-vae skips it)")
     p.add_argument("--coupling", action="store_true",
                    help="also report how much the pointmap prediction depends on the RGB video (see coupling_report)")
     p.add_argument("--model", default="embedded",

@@ -6,8 +6,10 @@ a quarter of the clip), ``single`` (frame 0: image-to-4D), ``text`` (caption onl
 scene's caption as prompt. ``--split train`` runs the same measurements on training scenes instead: the
 gap between the two tells a model that does not fit its data from one that does not generalize.
 
-Metrics per mode, averaged over scenes: depth AbsRel and delta<1.25 of the recovered depth after one
-median-scale alignment per sequence (MonST3R/Geo4D protocol, :mod:`one4d.evaluation.metrics`), camera ATE /
+Metrics per mode, averaged over scenes (with their standard errors, :func:`stderr_rows`): depth AbsRel and
+delta<1.25 of the recovered depth after one median-scale alignment per sequence (MonST3R/Geo4D protocol,
+:mod:`one4d.evaluation.metrics`), the same on frame 0 alone (``*_frame0``: the frame image-to-4D observes;
+the motion of the other frames is not given by one image), camera ATE /
 RPE-trans / RPE-rot (degrees) after Sim(3) alignment, RGB PSNR on the observed frames, and
 ``base_rgb_psnr``: the same PSNR for the base video model alone (adapters and links bypassed) with the
 same seeds, the reference for "RGB preserved". Generation modes are compared in the table with two
@@ -32,7 +34,8 @@ from ..weights import dlc_config_from_metadata, read_metadata
 from .metrics import depth_metrics, pose_metrics
 
 MODES = ("full", "sparse25", "single", "text")
-METRICS = ("depth_absrel", "delta_1_25", "ate", "rpe_trans", "rpe_rot_deg", "rgb_psnr", "base_rgb_psnr")
+METRICS = ("depth_absrel", "delta_1_25", "depth_absrel_frame0", "delta_1_25_frame0", "ate", "rpe_trans", "rpe_rot_deg",
+           "rgb_psnr", "base_rgb_psnr")
 
 
 def psnr(pred: np.ndarray, target: np.ndarray) -> float:
@@ -46,8 +49,7 @@ def mode_indices(mode: str, frames: int) -> list[int]:
 
 
 def evaluate_scene(pipe, scene, mode: str, settings: SamplerSettings, with_base: bool = True) -> dict[str, Any]:
-    """All metrics of one scene in one mode."""
-
+    """All metrics of one scene in one mode; depth also on frame 0 alone (the observed frame of image-to-4D)."""
     f, h, w = scene.rgb.shape[:3]
     idx = mode_indices(mode, f)
     frames = torch.from_numpy(scene.rgb[idx]) if idx else None
@@ -55,8 +57,10 @@ def evaluate_scene(pipe, scene, mode: str, settings: SamplerSettings, with_base:
     res = pipe.generate(cond, settings)
     ok = res.valid & scene.valid & np.isfinite(res.depth) & (res.depth > 0)
     d = depth_metrics(res.depth, scene.depth, ok, alignment="median", max_depth=None)
+    d0 = depth_metrics(res.depth[:1], scene.depth[:1], ok[:1], alignment="median", max_depth=None)
     p = pose_metrics(res.c2w, scene.c2w)
-    out = {"depth_absrel": d["abs_rel"], "delta_1_25": d["delta_1_25"], "ate": p["ate"], "rpe_trans": p["rpe_trans"],
+    out = {"depth_absrel": d["abs_rel"], "delta_1_25": d["delta_1_25"], "depth_absrel_frame0": d0["abs_rel"],
+           "delta_1_25_frame0": d0["delta_1_25"], "ate": p["ate"], "rpe_trans": p["rpe_trans"],
            "rpe_rot_deg": p["rpe_rot"], "rgb_psnr": psnr(res.rgb[idx], scene.rgb[idx]) if idx else None, "base_rgb_psnr": None}
     if with_base and idx:
         pipe.model.base_only = True
@@ -70,16 +74,28 @@ def evaluate_scene(pipe, scene, mode: str, settings: SamplerSettings, with_base:
 
 
 def constant_depth_metrics(scene) -> dict[str, float]:
-
+    """The depth figures of a constant depth map (the floor a model must beat)."""
     d = depth_metrics(np.ones_like(scene.depth), scene.depth, scene.valid, alignment="median", max_depth=None)
-    return {"depth_absrel": d["abs_rel"], "delta_1_25": d["delta_1_25"]}
+    d0 = depth_metrics(np.ones_like(scene.depth[:1]), scene.depth[:1], scene.valid[:1], alignment="median", max_depth=None)
+    return {"depth_absrel": d["abs_rel"], "delta_1_25": d["delta_1_25"], "depth_absrel_frame0": d0["abs_rel"],
+            "delta_1_25_frame0": d0["delta_1_25"]}
 
 
 def mean_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per key, the mean over rows of the values that are not None (None when all are)."""
     out = {}
     for k in rows[0]:
         vals = [r[k] for r in rows if r[k] is not None]
         out[k] = float(np.mean(vals)) if vals else None
+    return out
+
+
+def stderr_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per key, the standard error of the mean over rows (None with fewer than two values)."""
+    out = {}
+    for k in rows[0]:
+        vals = [r[k] for r in rows if r[k] is not None and not isinstance(r[k], str)]
+        out[k] = float(np.std(vals, ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else None
     return out
 
 
@@ -92,12 +108,15 @@ def suite_seeds(count: int, split: str = "heldout", first: int = 0) -> list[int]
     return list({"heldout": HELDOUT_SEEDS, "train": TRAIN_SEEDS}[split][first : first + count])
 
 
+def suite_rows(pipe, seeds: Sequence[int], modes: tuple[str, ...], settings: SamplerSettings,
+               with_base: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """Every scene's figures in every mode: ``{mode: [row per seed]}``."""
+    return {mode: [evaluate_scene(pipe, render_scene(s), mode, settings, with_base) for s in seeds] for mode in modes}
+
+
 def run_suite(pipe, seeds: Sequence[int], modes: tuple[str, ...], settings: SamplerSettings, with_base: bool = True) -> dict[str, dict]:
-    out = {}
-    for mode in modes:
-        rows = [evaluate_scene(pipe, render_scene(s), mode, settings, with_base) for s in seeds]
-        out[mode] = mean_rows(rows)
-    return out
+    """``{mode: mean figures}`` over the scenes of ``seeds``."""
+    return {mode: mean_rows(rows) for mode, rows in suite_rows(pipe, seeds, modes, settings, with_base).items()}
 
 
 def untrained_pipeline(model: str = "embedded") -> One4DPipeline:
