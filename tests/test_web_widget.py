@@ -5,15 +5,20 @@ frontend stand-ins, feeds it a payload written by ``write_preview_payload`` and 
 control; the tests below assert on its screenshots (pixels) and on what it recorded. The
 screenshots stay in pytest's temporary directory (the path is printed).
 
-These tests fail, not skip, when chromium or the npm packages are missing: run .ci/install_web.sh.
+When chromium, node or the npm packages are missing these tests skip with the install hint
+(``bash .ci/install_web.sh``), except where the environment variable CI is set: CI installs them,
+so a missing tool there is a failure.
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -36,15 +41,33 @@ def _require_browser_tools():
     if shutil.which("node") is None:
         problems.append("node is not on PATH")
     if problems:
-        pytest.fail("; ".join(problems) + ": run .ci/install_web.sh first.")
+        message = "; ".join(problems) + ": run .ci/install_web.sh first."
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs the browser tools: missing there is a broken setup
+        pytest.skip(f"{message} Install hint: bash .ci/install_web.sh")
 
 
 def _load_png(path: Path) -> np.ndarray:
-    import cv2
-
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     assert image is not None, f"could not read {path}"
     return image[..., ::-1].astype(np.int16)  # RGB
+
+
+@pytest.mark.parametrize("ci", [None, "true"])
+def test_missing_browser_tools_skip_with_the_hint_but_fail_on_ci(monkeypatch, tmp_path, ci):
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", tmp_path / "no-chromium")
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    # catch both outcomes, so that a wrong one fails here instead of skipping this test
+    with pytest.raises((pytest.skip.Exception, pytest.fail.Exception)) as info:
+        _require_browser_tools()
+    assert info.type is (pytest.skip.Exception if ci is None else pytest.fail.Exception)
+    assert f"{tmp_path / 'no-chromium'} is missing" in str(info.value)
+    assert ".ci/install_web.sh" in str(info.value)
+    if ci is None:
+        assert "bash .ci/install_web.sh" in str(info.value)
 
 
 @pytest.fixture(scope="module")
