@@ -81,7 +81,7 @@ def _evaluate_long(args: argparse.Namespace, pipe: One4DPipeline, settings, seed
     stream = sys.stderr if args.json else sys.stdout
     print(f"long clips ({args.frames} frames, full video, {len(seeds)} scenes):", file=stream)
     for key, value in doc["long_full"].items():
-        print(f"  {key:<20}{value:.4f}" if isinstance(value, float) else f"  {key:<20}{value}", file=stream)
+        print(f"  {key:<24}{value:.4f}" if isinstance(value, float) else f"  {key:<24}{value}", file=stream)
     if args.json:
         print(json.dumps(doc))
     return 0
