@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from one4d.defaults import GUIDANCE_RANGE, MAX_FRAMES, SCHEDULERS, SHIFT_RANGE, STEPS_RANGE, WAN_FUN_14B
+from one4d.defaults import MAX_FRAMES, WAN_FUN_14B
 from one4d.errors import One4DInputError
 from one4d.long_video import WindowRunner, WindowSpec, plan_long_clip, run_long_clip
 from one4d.request import check_sampling, check_video
@@ -31,6 +31,7 @@ from one4d.umc import build_conditioning, parse_indices
 
 from . import comfy_bridge as bridge
 from .conditioning import One4DBuildConditioning, clip_tokens, conditioning_tokens
+from .sampling import One4DSample
 from .handle import One4DHandle
 from .imaging import depth_to_image, fit_frames, to_image
 from .values import MODEL, POINTMAP, PointmapData
@@ -84,6 +85,7 @@ class One4DLongClip:
     @classmethod
     def INPUT_TYPES(cls):
         cond = One4DBuildConditioning.INPUT_TYPES()
+        sampler = One4DSample.INPUT_TYPES()["required"]  # window k samples with seed + k
         return {
             "required": {
                 "model": (MODEL, {"tooltip": "The One4D model (after One4D Apply Pointmap LoRA)."}),
@@ -99,15 +101,7 @@ class One4DLongClip:
                                    "tooltip": "Frames per model window, 4k+1 (81 for Wan, 17 for the embedded model)."}),
                 "overlap": ("INT", {"default": WAN_FUN_14B.overlap, "min": 1, "max": MAX_FRAMES - 1,
                                     "tooltip": "Frames shared by consecutive windows (16 for Wan, 8 for the embedded model)."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
-                                 "tooltip": "Seed of window 0; window k uses seed + k."}),
-                "steps": ("INT", {"default": WAN_FUN_14B.steps, "min": STEPS_RANGE[0], "max": STEPS_RANGE[1],
-                                  "tooltip": "Denoising steps per window."}),
-                "guidance": ("FLOAT", {"default": WAN_FUN_14B.guidance, "min": GUIDANCE_RANGE[0], "max": GUIDANCE_RANGE[1],
-                                       "step": 0.1, "round": 0.01, "tooltip": "Classifier-free guidance on the text (1.0: off)."}),
-                "shift": ("FLOAT", {"default": WAN_FUN_14B.shift, "min": SHIFT_RANGE[0], "max": SHIFT_RANGE[1], "step": 0.1,
-                                    "round": 0.01, "tooltip": "Flow-matching timestep shift."}),
-                "scheduler": (list(SCHEDULERS), {"default": WAN_FUN_14B.scheduler, "tooltip": "unipc or euler."}),
+                **{name: sampler[name] for name in ("seed", "steps", "guidance", "shift", "scheduler")},
                 "prompt": cond["required"]["prompt"],
                 "negative_prompt": cond["required"]["negative_prompt"],
             },
