@@ -6,8 +6,12 @@ but distinct device objects, so a spy on each block's ``.to`` sees which way eve
 """
 from __future__ import annotations
 
+import pytest
 import torch
 
+import nodes
+from nodes import comfy_bridge
+from nodes.cache import EMBEDDED
 from nodes.offload import BlockSwap
 from one4d.backbone import DIT_PRESETS, DitVariant, build_dit
 from one4d.dlc import BRANCHES, DLCConfig, One4DModel
@@ -103,3 +107,45 @@ def test_attach_twice_keeps_one_set_of_hooks():
     assert [e for e in events if e[0] == "to"] == [e for i in range(len(blocks)) for e in (("to", i, COMPUTE), ("to", i, OFFLOAD))]
     for h in spies:
         h.remove()
+
+
+@pytest.fixture()
+def dirs(tmp_path):
+    comfy_bridge.set_fallback_dirs(output=tmp_path / "output", temp=tmp_path / "temp", input=tmp_path / "input",
+                                   models=tmp_path / "models")
+    return tmp_path
+
+
+def test_embedded_handle_streams_its_blocks_and_after_sampling_detaches(dirs):
+    """The node path on the embedded model: ``load_for_sampling`` on the CPU loads the whole model (no swap);
+    attached as ``load_for_sampling`` does on a GPU, the swap streams every block of the cached DiT with
+    unchanged outputs, and ``after_sampling`` takes the hooks off again."""
+    handle = nodes.One4DLoadBackbone().load(EMBEDDED, EMBEDDED, memory="block_swap")[0]
+    handle = nodes.One4DApplyPointmapLoRA().apply(handle, EMBEDDED)[0]
+    net = handle.load_for_sampling()
+    entry = handle.dit
+    blocks = entry.dit.blocks
+    assert not entry.swap.attached  # the CPU is the compute device: nothing to stream
+    images = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(1))
+    cond = nodes.One4DBuildConditioning().build(handle, images=images, width=64, height=64, length=17,
+                                                frame_indices="first", prompt="a red box", negative_prompt="")[0].cond
+    x = torch.randn(1, 16, 5, 8, 8, generator=torch.Generator().manual_seed(0))
+    args = (x, x.flip(-1), torch.tensor([500.0]), cond.context, cond.mask, cond.cond_latents)
+    hooks = [(dict(b._forward_pre_hooks), dict(b._forward_hooks)) for b in blocks]
+    events, spies = _spy(blocks)
+    try:
+        with torch.no_grad():
+            ref = net(*args)
+            entry.swap.attach(net, blocks, COMPUTE, OFFLOAD)
+            events.clear()
+            out = net(*args)
+        assert events == [e for i in range(len(blocks)) for e in (("to", i, COMPUTE), ("run", i), ("to", i, OFFLOAD))]
+        handle.after_sampling()
+        assert not entry.swap.attached
+        assert [(dict(b._forward_pre_hooks), dict(b._forward_hooks)) for b in blocks] == hooks
+    finally:
+        entry.swap.detach()
+        for block, h in zip(blocks, spies):
+            del block.to  # the model stays in the node cache: drop the spies
+            h.remove()
+    assert torch.equal(ref[0], out[0]) and torch.equal(ref[1], out[1])
