@@ -73,6 +73,15 @@ def test_read_image_at_its_own_size_is_exact(tmp_path):
     np.testing.assert_array_equal(out, img.astype(np.float32) / 255.0)
 
 
+def test_read_image_downscales_with_area_filtering(tmp_path):
+    """A one-pixel checkerboard halved: area filtering averages every 2x2 block to mid-grey (nearest-neighbour
+    or a sharp filter would keep black and white pixels)."""
+    board = ((np.indices((64, 96)).sum(0) % 2) * 255).astype(np.uint8)
+    _save_rgb(tmp_path / "board.png", np.repeat(board[..., None], 3, -1))
+    out = read_image(tmp_path / "board.png", 32, 48)
+    np.testing.assert_allclose(out, 0.5, atol=1 / 255)
+
+
 def test_read_image_errors_name_the_file(tmp_path):
     with pytest.raises(One4DInputError, match=r"cannot read image '.*missing\.png'; give a PNG or JPEG"):
         read_image(tmp_path / "missing.png", 32, 32)
@@ -251,6 +260,22 @@ def test_preview_sheet_layout():
         cloud = cells[3]
         drawn = (cloud != 24).any(-1)
         assert drawn.mean() > 0.3 and (cloud[drawn] == 30 * t).all()  # the splat uses the frame's colours
+
+
+def test_preview_sheet_leaves_invalid_pixels_out_of_depth_and_cloud():
+    inputs, rgb, depth, valid, points, K = _clip(frames=3)
+    rgb[:, :, :8] = (1.0, 0.0, 0.0)  # the left half: pure red, and invalid
+    valid[:, :, :8] = False
+    sheet = preview_sheet(inputs, rgb, depth, valid, points, K, rows=3, scale=1)
+    cell_h, cell_w = 12 + 4, 16 + 4
+    for r in range(3):
+        row = sheet[r * cell_h:(r + 1) * cell_h, :, :].astype(int)
+        depth_cell = row[2:-2, 2 * cell_w + 2:3 * cell_w - 2]
+        cloud = row[2:-2, 3 * cell_w + 2:4 * cell_w - 2]
+        assert (depth_cell[:, :8] == 0).all() and (depth_cell[:, 8:] != 0).any(-1).all()  # invalid depth is black
+        drawn = (cloud != 24).any(-1)
+        assert drawn.mean() > 0.15  # the valid half is splatted ...
+        assert not (cloud == (255, 0, 0)).all(-1).any()  # ... and not one invalid (red) point
 
 
 def test_preview_sheet_with_fewer_frames_than_rows():
