@@ -72,10 +72,16 @@ def input_directory() -> str:
 
 
 def register_model_folder() -> None:
-    """Register ``models/one4d`` (for One4D weight files) with ComfyUI's model folder list."""
+    """Create ``models/one4d`` (for One4D weight files) if it is missing, and register it with ComfyUI's
+    model folder list."""
     if not HAVE_COMFY:
         return
-    _fp.add_model_folder_path(ONE4D_FOLDER, os.path.join(_fp.models_dir, ONE4D_FOLDER), is_default=True)
+    folder = os.path.join(_fp.models_dir, ONE4D_FOLDER)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:  # a read-only models folder must not stop the pack from loading
+        log.info("One4D: could not create %s (%s)", folder, exc)
+    _fp.add_model_folder_path(ONE4D_FOLDER, folder, is_default=True)
     exts = _fp.folder_names_and_paths[ONE4D_FOLDER][1]
     exts.add(".safetensors")
 
@@ -104,7 +110,11 @@ def model_path(folder: str, name: str) -> Path:
         candidate = _fallback_dir("models", "ONE4D_MODELS_DIR") / folder / name
         path = str(candidate) if candidate.is_file() else None
     if not path:
-        raise One4DInputError(f"model file '{name}' was not found in models/{folder}; put it there (or pick another file) and press R to refresh the lists.")
+        where = _fp.get_folder_paths(folder) if HAVE_COMFY else [str(_fallback_dir("models", "ONE4D_MODELS_DIR") / folder)]
+        raise One4DInputError(
+            f"model file '{name}' was not found in models/{folder} ({', '.join(where)}); put it there (or pick another "
+            "file) and press R to refresh the lists."
+        )
     return Path(path)
 
 
