@@ -24,10 +24,35 @@ from .dlc import One4DModel
 from .errors import One4DInputError
 
 
+_LORA_KEY = re.compile(r"lora_(A|B|down|up)\b|\.alpha$|lora_(unet|te)")
+# (pattern on any key, what the file is): other model families' LoRAs, named by their own key layout
+_OTHER_FAMILIES = (
+    (re.compile(r"individual_token_refiner|txt_in\.individual"), "a HunyuanVideo LoRA"),
+    (re.compile(r"double_blocks|single_blocks|single_transformer_blocks"), "a Flux (or HunyuanVideo) LoRA"),
+    (re.compile(r"lora_te2_|input_blocks|output_blocks|add_embedding"), "an SDXL LoRA"),
+    (re.compile(r"lora_te_|down_blocks|up_blocks|mid_block"), "a Stable Diffusion 1.x/2.x LoRA"),
+)
+
+
+def _first_keys(keys: list[str], n: int = 3) -> str:
+    return ", ".join(repr(k) for k in sorted(keys)[:n])
+
+
 def lora_key_style(sd: dict[str, torch.Tensor]) -> str:
-    """``musubi``, ``original`` or ``diffusers`` (raises for anything else)."""
+    """``musubi``, ``original`` or ``diffusers``. Anything else raises an error that says what the file is
+    instead, from its own keys: not a LoRA at all (a full checkpoint), or a LoRA for another model family."""
     keys = list(sd)
-    if any(k.startswith("lora_unet_") for k in keys):
+    if not any(_LORA_KEY.search(k) for k in keys) and any(k.endswith((".weight", ".bias")) for k in keys):
+        raise One4DInputError(
+            f"this file is not a LoRA but a full model checkpoint (no lora_A/lora_B/lora_down/lora_up weights; first keys: "
+            f"{_first_keys(keys)}); put Wan DiT files in models/diffusion_models and load them with One4D Load Backbone."
+        )
+    for pattern, family in _OTHER_FAMILIES:
+        if any(pattern.search(k) for k in keys):
+            raise One4DInputError(
+                f"this file is {family}, not a Wan2.1 LoRA (first keys: {_first_keys(keys)}); pick a LoRA made for Wan2.1."
+            )
+    if any(re.match(r"lora_unet_blocks_\d+_", k) for k in keys):
         return "musubi"
     if any(re.search(r"(self_attn|cross_attn)\.[qkvo]", k) or ".ffn.0." in k or ".ffn.2." in k for k in keys):
         return "original"
@@ -35,23 +60,24 @@ def lora_key_style(sd: dict[str, torch.Tensor]) -> str:
         return "diffusers"
     raise One4DInputError(
         "this file is not a Wan LoRA in a known key style (ComfyUI/original, musubi-tuner or diffusers); "
-        f"first keys: {keys[:2]}."
+        f"first keys: {_first_keys(keys)}."
     )
 
 
 def to_peft_keys(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Convert any supported Wan LoRA key style to adapter-free peft keys (``blocks.0.attn1.to_q.lora_A.weight``)."""
     style = lora_key_style(sd)
+    keys = list(sd)
     try:
         if style == "musubi":
             sd = _convert_musubi_wan_lora_to_diffusers(dict(sd))
         elif style == "original":
             sd = {k if k.startswith("diffusion_model.") else "diffusion_model." + k: v for k, v in sd.items()}
             sd = _convert_non_diffusers_wan_lora_to_diffusers(sd)
-    except (KeyError, ValueError, IndexError) as exc:
+    except (KeyError, ValueError, IndexError):
         raise One4DInputError(
-            f"this {style}-style Wan LoRA has keys One4D cannot convert ({str(exc)[:120]}); it may be for another "
-            "model family (Wan2.2, VACE) or hold layers other than the DiT blocks."
+            f"this {style}-style LoRA has keys the Wan2.1 converter cannot read (the file's first keys: {_first_keys(keys)}); "
+            "it may be for another model family (Wan2.2, VACE) or hold layers other than the DiT blocks."
         ) from None
     out = {}
     for key, value in sd.items():
