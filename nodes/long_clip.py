@@ -23,7 +23,7 @@ import torch
 
 from one4d.defaults import MAX_FRAMES, WAN_FUN_14B
 from one4d.errors import One4DInputError
-from one4d.long_video import WindowRunner, WindowSpec, plan_long_clip, run_long_clip
+from one4d.long_video import WindowRunner, WindowSpec, plan_long_clip, run_long_clip, window_settings
 from one4d.request import check_sampling, check_video
 from one4d.sampling import One4DInterrupted, SamplerSettings, sample
 from one4d.text import TEXT_LEN, text_contexts
@@ -151,7 +151,7 @@ def _window_runner(model: One4DHandle, height: int, width: int, settings: Sample
         with model.cpu_threads():
             cond = build_conditioning(codec, model.variant, spec.length, height, width, frames, indices, context,
                                       negative_context, text_length, clip)
-        window = SamplerSettings(settings.steps, settings.guidance, settings.shift, settings.scheduler, settings.seed + spec.index)
+        window = window_settings(settings, spec)
         net = model.load_for_sampling(model.activation_bytes(cond, window.guidance != 1.0))
         offset = spec.index * settings.steps
         try:

@@ -20,7 +20,7 @@ memory at a time; the decoded frames of all windows are kept (numpy) until the s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -57,6 +57,11 @@ class WindowSpec:
     def observed(self) -> list[int]:
         """Observed frames, as indices inside the window."""
         return sorted(i - self.start for i in (*self.given, *self.carried))
+
+
+def window_settings(settings: SamplerSettings, spec: WindowSpec) -> SamplerSettings:
+    """The sampler settings of one window: window ``k`` samples with seed ``settings.seed + k``."""
+    return replace(settings, seed=settings.seed + spec.index)
 
 
 def plan_long_clip(num_frames: int, window: int, overlap: int, given: Sequence[int]) -> list[WindowSpec]:
@@ -146,9 +151,7 @@ def pipeline_window_runner(
         step_cb = None
         if callback is not None:
             step_cb = lambda step, _total, x0: callback(spec.index * settings.steps + step, total, x0)  # noqa: E731
-        window_settings = SamplerSettings(settings.steps, settings.guidance, settings.shift, settings.scheduler,
-                                          settings.seed + spec.index)
-        result = pipe.generate(cond, window_settings, step_cb, should_stop, recover=False)
+        result = pipe.generate(cond, window_settings(settings, spec), step_cb, should_stop, recover=False)
         return result.rgb, result.raw_points
 
     return run
