@@ -18,6 +18,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from one4d import precision
 from one4d.backbone import load_dit, load_vae
 from one4d.codec import VideoCodec
 from one4d.errors import One4DInputError
@@ -159,10 +160,14 @@ def _dit_loader(path: Path, folder: Optional[ModelFolder], dtype: torch.dtype, s
             dit, variant = folder.load_dit()
             return (dit if next(dit.parameters()).dtype == dtype else dit.to(dtype)), variant
         log.info("One4D: loading DiT %s (%s, storage %s)", path.name, dtype, storage)
-        dit, variant = load_dit(path, dtype=dtype, keep_fp8=storage != "full", device="cpu")
-        has_fp8 = any(p.dtype in FP8_DTYPES for p in dit.parameters())
-        if storage == "fp8_e4m3fn" and not has_fp8:
-            dit.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
+        device = bridge.torch_device()
+        dit, variant = load_dit(path, dtype=dtype, keep_fp8=storage != "full", device="cpu", compute_device=device)
+        if storage == "fp8_e4m3fn" and not precision.has_fp8(dit):
+            if precision.fp8_storage_supported(device):
+                dit.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
+            else:
+                log.warning("One4D: %s cannot hold fp8 weights; weight_storage fp8_e4m3fn is ignored and %s stays in %s.",
+                            device.type, path.name, str(dtype).replace("torch.", ""))
         return dit, variant
 
     return load

@@ -236,9 +236,14 @@ def load_dit_state_dict(
 
 
 def load_dit(
-    path: str | Path, dtype: torch.dtype = torch.bfloat16, keep_fp8: bool = False, device: str = "cpu"
+    path: str | Path, dtype: torch.dtype = torch.bfloat16, keep_fp8: bool = False, device: str = "cpu",
+    compute_device: str | torch.device | None = None,
 ) -> tuple[WanTransformer3DModel, DitVariant]:
-    """Load a single-file Wan DiT (any supported key style and dtype) and return it with its detected variant."""
+    """Load a single-file Wan DiT (any supported key style and dtype) and return it with its detected variant.
+    Kept fp8 weights are up-cast block by block instead when ``compute_device`` (default ``device``) cannot
+    hold fp8 (:mod:`one4d.precision`)."""
+    from . import precision
+
     name = Path(path).name
     sd = read_safetensors(path)
     sd = to_diffusers_keys(dequantize_fp8(sd, dtype, keep_fp8=keep_fp8))
@@ -247,7 +252,8 @@ def load_dit(
         model = WanTransformer3DModel(**variant.config)
     load_dit_state_dict(model, sd, source=name)
     fp8 = next((v.dtype for v in sd.values() if v.dtype in _FP8), None)
-    if fp8 is not None:
+    del sd  # the model holds the weights now, so an up-cast frees each fp8 tensor as it goes
+    if fp8 is not None and not precision.upcast_if_unsupported(model, name, compute_device or device, dtype):
         model.enable_layerwise_casting(storage_dtype=fp8, compute_dtype=dtype)
     model.eval().requires_grad_(False)
     return model.to(device), variant

@@ -1,0 +1,77 @@
+"""fp8 weights on devices that cannot hold them.
+
+An fp8 DiT file (or ``weight_storage = fp8_e4m3fn``) keeps its weights in float8 e4m3fn and up-casts
+them layer by layer to the compute dtype while it runs (diffusers' layerwise casting, see
+:mod:`one4d.backbone`). That needs no fp8 *arithmetic*, only fp8 tensors on the compute device and an
+element-wise cast: CUDA GPUs of every generation and the CPU have both (older GPUs lack fp8 matrix
+products, which One4D never uses). Apple's MPS backend has no float8 dtypes at all, and a PyTorch built
+without them has none anywhere; moving such a model to that device would crash.
+
+Decision: where :func:`fp8_storage_supported` says no, the fp8 weights are up-cast to the compute dtype
+at load, one transformer block at a time (the peak is the fp8 model plus one block in the compute
+dtype, never two full copies), and one line says so and what it costs in memory. Outputs equal those of
+layerwise casting (the same fp8 values, up-cast once instead of at every step).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+
+import torch
+from torch import nn
+
+log = logging.getLogger("one4d")
+
+FP8_DTYPES = tuple(getattr(torch, name) for name in ("float8_e4m3fn", "float8_e5m2") if hasattr(torch, name))
+
+
+@functools.lru_cache(maxsize=None)
+def _probe(device: str) -> bool:
+    if not FP8_DTYPES:
+        return False
+    try:
+        x = torch.ones(4, device=device).to(torch.float8_e4m3fn)
+        return bool(x.to(torch.float32).sum().item() == 4.0)
+    except Exception:  # e.g. "MPS does not support Float8_e4m3fn": the device cannot hold fp8 tensors
+        return False
+
+
+def fp8_storage_supported(device: torch.device | str) -> bool:
+    """Whether ``device`` can hold float8 e4m3fn weights and cast them to the compute dtype (probed once per
+    device with a 4-element tensor). False on MPS and on PyTorch builds without float8."""
+    dev = torch.device(device)
+    if dev.type == "mps":
+        return False  # no float8 dtypes in the MPS backend (and probing it would allocate on the GPU)
+    return _probe(str(dev))
+
+
+def has_fp8(module: nn.Module) -> bool:
+    return any(p.dtype in FP8_DTYPES for p in module.parameters())
+
+
+def upcast_fp8(model: nn.Module, dtype: torch.dtype, blocks: nn.ModuleList | None = None) -> int:
+    """Convert every fp8 parameter of ``model`` to ``dtype`` in place, block by block; returns the bytes the
+    weights take afterwards. ``blocks`` (default ``model.blocks``) go one at a time, then the rest."""
+    groups = list(blocks if blocks is not None else getattr(model, "blocks", [])) + [model]
+    for group in groups:
+        for param in group.parameters():
+            if param.dtype in FP8_DTYPES:
+                param.data = param.data.to(dtype)
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def fp8_notice(name: str, device: torch.device | str, dtype: torch.dtype, fp8_bytes: int, upcast_bytes: int) -> str:
+    """The one-line notice of an up-cast: what, why, and the memory it costs."""
+    gb = lambda n: f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"  # noqa: E731
+    return (f"One4D: {torch.device(device).type} cannot hold fp8 weights; the fp8 weights of {name} were up-cast to "
+            f"{str(dtype).replace('torch.', '')} block by block (weights {gb(fp8_bytes)} -> {gb(upcast_bytes)}).")
+
+
+def upcast_if_unsupported(model: nn.Module, name: str, device: torch.device | str, dtype: torch.dtype) -> bool:
+    """Up-cast ``model``'s fp8 weights (with the notice) when ``device`` cannot hold them; True if it did."""
+    if not has_fp8(model) or fp8_storage_supported(device):
+        return False
+    before = sum(p.numel() * p.element_size() for p in model.parameters())
+    after = upcast_fp8(model, dtype)
+    log.warning(fp8_notice(name, device, dtype, before, after))
+    return True
