@@ -136,7 +136,7 @@ def get_dit(dit_name: str, dtype_choice: str, storage: str) -> DitEntry:
         raise One4DInputError(f"weight_storage '{storage}' is unknown; choose one of {', '.join(STORAGE)}.")
     dtype = _pick_dtype(dtype_choice, embedded)
     folder = embedded_folder() if embedded else None
-    path = folder.file("dit") if folder else bridge.model_path("diffusion_models", dit_name)
+    path = folder.file("dit") if folder else bridge.dit_path(dit_name)
     key = ("dit", file_key(path), str(dtype), "full" if embedded else storage)
     if _DIT is not None and _DIT.key == key:
         return _DIT

@@ -37,6 +37,10 @@ except ImportError:  # tests, scripts, the headless runner
     HAVE_COMFY = False
 
 ONE4D_FOLDER = "one4d"  # models/one4d: One4D weight files (both adapters + control links)
+# The .gguf files of the diffusion_models folders (ComfyUI lists only its own formats there, and adding
+# .gguf to that list would offer GGUF files to core loaders that cannot read them): same folders, own key.
+GGUF_DIT_FOLDER = "one4d_dit_gguf"
+_FOLDER_FILES = {GGUF_DIT_FOLDER: ("diffusion_models", "*.gguf")}  # without ComfyUI: (folder, pattern)
 _FALLBACK: dict[str, Path] = {}
 _interrupt_flag = False
 
@@ -84,6 +88,9 @@ def register_model_folder() -> None:
     _fp.add_model_folder_path(ONE4D_FOLDER, folder, is_default=True)
     exts = _fp.folder_names_and_paths[ONE4D_FOLDER][1]
     exts.add(".safetensors")
+    if "diffusion_models" in _fp.folder_names_and_paths and GGUF_DIT_FOLDER not in _fp.folder_names_and_paths:
+        # the same list object, so folders added to diffusion_models later (extra_model_paths) count too
+        _fp.folder_names_and_paths[GGUF_DIT_FOLDER] = (_fp.folder_names_and_paths["diffusion_models"][0], {".gguf"})
 
 
 def model_files(folder: str) -> list[str]:
@@ -93,10 +100,21 @@ def model_files(folder: str) -> list[str]:
             return list(_fp.get_filename_list(folder))
         except KeyError:
             return []
+    folder, pattern = _FOLDER_FILES.get(folder, (folder, "*.safetensors"))
     root = _fallback_dir("models", "ONE4D_MODELS_DIR") / folder
     if not root.is_dir():
         return []
-    return sorted(str(p.relative_to(root)).replace(os.sep, "/") for p in root.rglob("*.safetensors") if p.is_file())
+    return sorted(str(p.relative_to(root)).replace(os.sep, "/") for p in root.rglob(pattern) if p.is_file())
+
+
+def dit_files() -> list[str]:
+    """The DiT files a user can pick: those ComfyUI lists in ``diffusion_models``, then its ``.gguf`` files."""
+    return model_files("diffusion_models") + model_files(GGUF_DIT_FOLDER)
+
+
+def dit_path(name: str) -> Path:
+    """Full path of a listed DiT file (safetensors & co or GGUF), or a clear error."""
+    return model_path(GGUF_DIT_FOLDER if name.lower().endswith(".gguf") else "diffusion_models", name)
 
 
 def model_path(folder: str, name: str) -> Path:
@@ -107,12 +125,13 @@ def model_path(folder: str, name: str) -> Path:
     if HAVE_COMFY:
         path = _fp.get_full_path(folder, name)
     else:
-        candidate = _fallback_dir("models", "ONE4D_MODELS_DIR") / folder / name
+        candidate = _fallback_dir("models", "ONE4D_MODELS_DIR") / _FOLDER_FILES.get(folder, (folder,))[0] / name
         path = str(candidate) if candidate.is_file() else None
     if not path:
-        where = _fp.get_folder_paths(folder) if HAVE_COMFY else [str(_fallback_dir("models", "ONE4D_MODELS_DIR") / folder)]
+        shown = _FOLDER_FILES.get(folder, (folder,))[0]
+        where = _fp.get_folder_paths(folder) if HAVE_COMFY else [str(_fallback_dir("models", "ONE4D_MODELS_DIR") / shown)]
         raise One4DInputError(
-            f"model file '{name}' was not found in models/{folder} ({', '.join(where)}); put it there (or pick another "
+            f"model file '{name}' was not found in models/{shown} ({', '.join(where)}); put it there (or pick another "
             "file) and press R to refresh the lists."
         )
     return Path(path)

@@ -33,6 +33,7 @@ from .imaging import fit_frames
 from .values import COND, MODEL, CondData
 
 log = logging.getLogger("one4d")
+CLIP_TOKENS = 257  # clip_vision_h penultimate features: CLS + 16 x 16 patches
 
 
 def select_frames(images: Optional[torch.Tensor], spec: str, length: int) -> tuple[Optional[torch.Tensor], list[int]]:
@@ -111,9 +112,15 @@ def conditioning_tokens(model: One4DHandle, positive: Any, negative: Any) -> tup
 
 
 def clip_tokens(model: One4DHandle, output: Any) -> Optional[torch.Tensor]:
-    """The CLIP vision tokens for backbones with image cross-attention (None when unconnected or unused)."""
+    """The CLIP vision tokens for backbones with image cross-attention (None when unused). Unconnected, such a
+    backbone gets zero features (257 tokens): Wan2.1-Fun InP's reference code feeds zeros when there is no
+    start image (text-to-video), and its training zeroes them at random, so the model knows that input."""
     if output is None:
-        return None
+        if not model.variant.has_image_attention:
+            return None
+        want = model.variant.config.get("image_dim")
+        log.info("One4D: no clip_vision_output connected; the image cross-attention gets zero CLIP features.")
+        return torch.zeros(1, CLIP_TOKENS, want)
     if not model.variant.has_image_attention:
         log.info("One4D: this backbone has no image cross-attention; the CLIP vision output is ignored.")
         return None

@@ -24,9 +24,10 @@ class One4DLoadBackbone:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "dit_name": ([EMBEDDED] + bridge.model_files("diffusion_models"), {
+                "dit_name": ([EMBEDDED] + bridge.dit_files(), {
                     "tooltip": "The Wan2.1 DiT: a Wan2.1-Fun InP (36 input channels, e.g. the 14B V1.1 InP file) for image, sparse and "
-                               "video conditioning; a Wan2.1 T2V file allows text-to-4D only. 'embedded' is the pack's own small model."}),
+                               "video conditioning; a Wan2.1 T2V file allows text-to-4D only. safetensors (bf16/fp16/fp8) or a "
+                               "ComfyUI-GGUF .gguf file (needs the gguf package; dequantized at load). 'embedded' is the pack's own small model."}),
                 "vae_name": ([EMBEDDED] + bridge.model_files("vae"), {
                     "tooltip": "The Wan2.1 VAE (wan_2.1_vae.safetensors). Use 'embedded' with the embedded DiT."}),
                 "dtype": (list(DTYPES), {"default": "auto",

@@ -239,13 +239,14 @@ def load_dit(
     path: str | Path, dtype: torch.dtype = torch.bfloat16, keep_fp8: bool = False, device: str = "cpu",
     compute_device: str | torch.device | None = None,
 ) -> tuple[WanTransformer3DModel, DitVariant]:
-    """Load a single-file Wan DiT (any supported key style and dtype) and return it with its detected variant.
-    Kept fp8 weights are up-cast block by block instead when ``compute_device`` (default ``device``) cannot
-    hold fp8 (:mod:`one4d.precision`)."""
+    """Load a single-file Wan DiT (safetensors in any supported key style and dtype, or GGUF: see
+    :mod:`one4d.gguf_weights`) and return it with its detected variant. Kept fp8 weights are up-cast block
+    by block instead when ``compute_device`` (default ``device``) cannot hold fp8 (:mod:`one4d.precision`)."""
     from . import precision
+    from .gguf_weights import read_gguf
 
     name = Path(path).name
-    sd = read_safetensors(path)
+    sd = read_gguf(path, dtype) if Path(path).suffix.lower() == ".gguf" else read_safetensors(path)
     sd = to_diffusers_keys(dequantize_fp8(sd, dtype, keep_fp8=keep_fp8))
     variant = detect_dit_variant(sd, source=name)
     with init_empty_weights():  # parameters on meta, buffers (rotary tables) real

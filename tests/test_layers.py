@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "one4d.models": CORE,
     "one4d.pipeline": CORE,
     "one4d.precision": CORE,
+    "one4d.gguf_weights": CORE,
     "one4d.request": CORE,
     "one4d.sampling": CORE,
     "one4d.text": CORE,
