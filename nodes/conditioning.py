@@ -182,7 +182,7 @@ class One4DBuildConditioning:
 
     def build(self, model: One4DHandle, width, height, length, frame_indices, prompt="", negative_prompt="",
               images=None, positive=None, negative=None, clip_vision_output=None):
-        check_video(int(length), int(height), int(width))
+        check_video(int(length), int(height), int(width), geometry=model.geometry)
         frames, indices = select_frames(images, frame_indices, int(length))
         if frames is not None:
             frames = fit_frames(frames, int(height), int(width))

@@ -29,7 +29,7 @@ from one4d.backbone import read_safetensors
 from one4d.dlc import One4DModel
 from one4d.errors import One4DInputError
 from one4d.lora_styles import load_rgb_lora, to_peft_keys
-from one4d.umc import Conditioning, latent_shape
+from one4d.umc import Conditioning, model_geometry
 from one4d.weights import check_fits, dlc_config_from_metadata, load_one4d_into, read_metadata
 
 from . import comfy_bridge as bridge
@@ -74,6 +74,11 @@ class One4DHandle:
     @property
     def text_encoder(self):
         return self.dit.text_encoder
+
+    @property
+    def geometry(self):
+        """Latent channels, strides and patch of this DiT + VAE, read from their configs."""
+        return model_geometry(self.codec, self.variant)
 
     @property
     def is_embedded(self) -> bool:
@@ -162,8 +167,9 @@ class One4DHandle:
         hidden states, q/k/v and attention output (6 x width) plus the FFN's two intermediates (2 x ffn)
         for every token of both branches, cond and uncond; e.g. 15 GB for the 14B DiT at 81 x 480 x 832."""
         cfg = self.variant.config
-        t, h, w = latent_shape(cond.num_frames, cond.height, cond.width)
-        tokens = t * (h // 2) * (w // 2)
+        t, h, w = cond.latent_shape
+        p = cond.geometry.patch
+        tokens = t * (h // p) * (w // p)
         batch = 2 * (2 if guided else 1)
         per_token = 6 * self.variant.hidden_size + 2 * cfg["ffn_dim"]
         size = 4 if self.dit.dtype == torch.float32 else 2

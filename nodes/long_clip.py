@@ -113,12 +113,12 @@ class One4DLongClip:
         height, width, window = int(height), int(width), int(window)
         settings = SamplerSettings(int(steps), float(guidance), float(shift), str(scheduler), int(seed))
         check_sampling(settings.steps, settings.guidance, settings.shift, settings.scheduler)
-        check_video(window, height, width)
+        check_video(window, height, width, geometry=model.geometry)
         if images is not None and (images.ndim != 4 or images.shape[-1] != 3):
             raise One4DInputError(f"images must be an IMAGE batch [N, H, W, 3], got shape {tuple(images.shape)}.")
         frames, indices, total, warnings = long_selection(images, frame_indices, int(length), window)
         if total <= window:
-            check_video(total, height, width, indices)
+            check_video(total, height, width, indices, model.geometry)
         specs = plan_long_clip(total, window, int(overlap), indices)
         if frames is not None:
             frames = fit_frames(frames, height, width)

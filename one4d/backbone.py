@@ -28,22 +28,71 @@ from safetensors.torch import load_file
 
 from .errors import One4DInputError
 
-LATENT_CHANNELS = 16
-MASK_CHANNELS = 4
-INP_CHANNELS = LATENT_CHANNELS + MASK_CHANNELS + LATENT_CHANNELS  # 36: [noise | mask | cond]
-VAE_TIME_STRIDE = 4
-VAE_SPACE_STRIDE = 8
-PATCH = (1, 2, 2)
 CLIP_VISION_DIM = 1280  # open-clip ViT-H/14 penultimate features, 257 tokens
 
 
-def dit_config(dim: int, heads: int, ffn: int, layers: int, in_ch: int, image: bool, text_dim: int = 4096) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LatentGeometry:
+    """How pixels map to latents and tokens: the VAE's strides and latent channels, and the DiT's spatial
+    patch. Everything downstream (codec, UMC masks, latent shapes, sizes a request may have) reads it from
+    here; the Wan2.1 numbers live only in :data:`WAN21`."""
+
+    channels: int
+    time_stride: int
+    space_stride: int
+    patch: int
+
+    @property
+    def mask_channels(self) -> int:
+        """Wan packs the observed-frame mask of a latent frame's ``time_stride`` pixel frames into channels."""
+        return self.time_stride
+
+    @property
+    def inp_channels(self) -> int:
+        """Input channels of a Fun-InP DiT: ``[noise | mask | cond]``."""
+        return 2 * self.channels + self.mask_channels
+
+    @property
+    def size_multiple(self) -> int:
+        """Heights and widths must be multiples of this (VAE stride x patch)."""
+        return self.space_stride * self.patch
+
+    def latent_frames(self, num_frames: int) -> int:
+        """Latent frames of ``num_frames`` pixel frames (the causal first frame stands alone)."""
+        return (num_frames - 1) // self.time_stride + 1
+
+    def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """``(T_lat, h, w)`` for a video size (checked by :func:`one4d.umc.validate_video_size` first)."""
+        return self.latent_frames(num_frames), height // self.space_stride, width // self.space_stride
+
+    def with_patch(self, patch: int) -> "LatentGeometry":
+        return LatentGeometry(self.channels, self.time_stride, self.space_stride, patch)
+
+
+WAN21 = LatentGeometry(channels=16, time_stride=4, space_stride=8, patch=2)  # Wan2.1 VAE + DiT
+LATENT_CHANNELS = WAN21.channels
+MASK_CHANNELS = WAN21.mask_channels
+INP_CHANNELS = WAN21.inp_channels  # 36: [noise 16 | mask 4 | cond 16]
+
+
+def vae_geometry(config: dict[str, Any], patch: int = WAN21.patch) -> LatentGeometry:
+    """The geometry of a diffusers ``AutoencoderKLWan`` config: one 2x spatial step per ``dim_mult`` entry after
+    the first (times its ``patch_size``), one 2x temporal step per true ``temperal_downsample``."""
+    dim_mult = config.get("dim_mult", [1, 2, 4, 4])
+    temporal = config.get("temperal_downsample", [False, True, True])
+    space = 2 ** (len(dim_mult) - 1) * int(config.get("patch_size") or 1)
+    return LatentGeometry(int(config.get("z_dim", 16)), 2 ** sum(bool(t) for t in temporal), space, patch)
+
+
+def dit_config(dim: int, heads: int, ffn: int, layers: int, in_ch: int, image: bool, text_dim: int = 4096,
+               latent_channels: int = WAN21.channels, patch: int = WAN21.patch) -> dict[str, Any]:
+    """A diffusers ``WanTransformer3DModel`` config (Wan2.1 conventions unless told otherwise)."""
     return {
-        "patch_size": list(PATCH),
+        "patch_size": [1, patch, patch],
         "num_attention_heads": heads,
         "attention_head_dim": dim // heads,
         "in_channels": in_ch,
-        "out_channels": LATENT_CHANNELS,
+        "out_channels": latent_channels,
         "text_dim": text_dim,
         "freq_dim": 256,
         "ffn_dim": ffn,
@@ -92,7 +141,11 @@ class DitVariant:
     @property
     def accepts_conditioning(self) -> bool:
         """Whether the input has the InP channels [noise | mask | cond] needed for frame conditioning."""
-        return self.config["in_channels"] == INP_CHANNELS
+        return self.config["in_channels"] > self.config["out_channels"]
+
+    @property
+    def patch(self) -> int:
+        return int(self.config["patch_size"][1])
 
     @property
     def hidden_size(self) -> int:

@@ -10,15 +10,23 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKLWan
 
+from .backbone import LatentGeometry, vae_geometry
+
 
 class VideoCodec:
-    """Encode ``[B, 3, F, H, W]`` videos in [-1, 1] to normalized ``[B, 16, T, h, w]`` latents and back."""
+    """Encode ``[B, 3, F, H, W]`` videos in [-1, 1] to normalized ``[B, C, T, h, w]`` latents and back
+    (``C`` and the strides: :attr:`geometry`, read from the VAE's config)."""
 
     def __init__(self, vae: AutoencoderKLWan):
         self.vae = vae
         cfg = vae.config
         self._mean = torch.tensor(cfg.latents_mean, dtype=torch.float32).view(1, -1, 1, 1, 1)
         self._std = torch.tensor(cfg.latents_std, dtype=torch.float32).view(1, -1, 1, 1, 1)
+
+    @property
+    def geometry(self) -> LatentGeometry:
+        """Latent channels and strides of this VAE (with Wan's DiT patch; the pipeline sets the DiT's own)."""
+        return vae_geometry(dict(self.vae.config))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -41,7 +49,7 @@ class VideoCodec:
         return video.float().clamp(-1, 1)
 
     def decode_video(self, latents: torch.Tensor) -> np.ndarray:
-        """Normalized latents of one clip ``[1, 16, T, h, w]`` -> frames ``[F, H, W, 3]`` float32 in [-1, 1]."""
+        """Normalized latents of one clip ``[1, C, T, h, w]`` -> frames ``[F, H, W, 3]`` float32 in [-1, 1]."""
         with torch.no_grad():
             return self.decode(latents)[0].permute(1, 2, 3, 0).cpu().numpy().astype(np.float32)
 

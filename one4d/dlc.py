@@ -25,7 +25,7 @@ from peft import LoraConfig, inject_adapter_in_model
 from peft.tuners.lora.layer import Linear as LoraLinear
 from torch import nn
 
-from .backbone import INP_CHANNELS, LATENT_CHANNELS, DitVariant, build_dit
+from .backbone import DitVariant, build_dit
 from .errors import One4DInputError
 
 BRANCHES = ("rgb", "xyz")
@@ -244,22 +244,21 @@ class One4DModel(nn.Module):
         self.extra_adapters.append(name)
 
     def prepare_inputs(self, rgb_latents: torch.Tensor, xyz_latents: torch.Tensor, mask: torch.Tensor | None, cond: torch.Tensor | None) -> torch.Tensor:
-        """Stack ``[noise 16 | mask 4 | cond 16]`` (RGB) and ``[noise 16 | zeros 20]`` (XYZ) into one batch."""
-        in_ch = self.variant.config["in_channels"]
-        if in_ch == LATENT_CHANNELS:
+        """Stack ``[noise C | mask s | cond C]`` (RGB) and ``[noise C | zeros s + C]`` (XYZ) into one batch."""
+        in_ch, lat_ch = self.variant.config["in_channels"], self.variant.config["out_channels"]
+        if in_ch == lat_ch:
             if mask is not None and bool(mask.any()):
                 raise One4DInputError(
-                    "this backbone is a text-to-video Wan (16 input channels) and cannot take conditioning frames; "
+                    f"this backbone is a text-to-video Wan ({in_ch} input channels) and cannot take conditioning frames; "
                     "load a Wan2.1-Fun InP / I2V model, or give no frames (text-to-4D)."
                 )
             return torch.cat([rgb_latents, xyz_latents])
-        assert in_ch == INP_CHANNELS
         if mask is None or cond is None:
             shape = list(rgb_latents.shape)
-            mask = rgb_latents.new_zeros([shape[0], INP_CHANNELS - 2 * LATENT_CHANNELS, *shape[2:]])
+            mask = rgb_latents.new_zeros([shape[0], in_ch - 2 * lat_ch, *shape[2:]])
             cond = torch.zeros_like(rgb_latents)
         rgb = torch.cat([rgb_latents, mask.to(rgb_latents.dtype), cond.to(rgb_latents.dtype)], dim=1)
-        xyz = torch.cat([xyz_latents, xyz_latents.new_zeros([xyz_latents.shape[0], INP_CHANNELS - LATENT_CHANNELS, *xyz_latents.shape[2:]])], dim=1)
+        xyz = torch.cat([xyz_latents, xyz_latents.new_zeros([xyz_latents.shape[0], in_ch - lat_ch, *xyz_latents.shape[2:]])], dim=1)
         return torch.cat([rgb, xyz])
 
     def forward(

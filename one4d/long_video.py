@@ -177,7 +177,7 @@ def generate_long(
     the model kind's (:mod:`one4d.defaults`); a clip no longer than the window is a single ordinary request."""
     window = window or pipe.defaults.frames
     overlap = pipe.defaults.overlap if overlap is None else overlap
-    check_video(min(num_frames, window), height, width)
+    check_video(min(num_frames, window), height, width, geometry=pipe.geometry)
     specs = plan_long_clip(num_frames, window, overlap, indices)
     runner = pipeline_window_runner(pipe, height, width, settings, len(specs), prompt, negative_prompt, callback, should_stop)
     return run_long_clip(runner, specs, num_frames, frames, indices, recover)

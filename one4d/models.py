@@ -23,7 +23,7 @@ import torch
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
 from safetensors.torch import save_file
 
-from .backbone import DitVariant, build_dit, build_vae, read_safetensors
+from .backbone import DitVariant, LatentGeometry, build_dit, build_vae, read_safetensors, vae_geometry
 from .defaults import ModelDefaults, defaults_for
 from .errors import One4DInputError
 from .export.atomic import atomic_path
@@ -123,6 +123,12 @@ class ModelFolder:
     def file(self, component: str) -> Path:
         """The path of one component file (``dit``, ``vae`` or ``one4d``)."""
         return self.path / self.layout["files"][component]
+
+    @property
+    def geometry(self) -> LatentGeometry:
+        """Latent channels, strides and patch of the folder's VAE + DiT, read from their configs (no weights loaded)."""
+        patch = int(read_component_config(self.file("dit"))["patch_size"][1])
+        return vae_geometry(read_component_config(self.file("vae")), patch)
 
     def load_vae(self) -> AutoencoderKLWan:
         """The folder's VAE (with its latent statistics), frozen, in eval mode."""

@@ -12,6 +12,7 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
+from .backbone import LatentGeometry
 from .codec import VideoCodec
 from .defaults import EMBEDDED, ModelDefaults
 from .dlc import One4DModel
@@ -20,7 +21,7 @@ from .models import ModelFolder
 from .request import check_video
 from .sampling import SamplerSettings, StepCallback, sample
 from .text import TEXT_LEN, text_contexts
-from .umc import Conditioning, build_conditioning
+from .umc import Conditioning, build_conditioning, model_geometry
 from .weights import build_one4d
 
 TextEncoder = Callable[[str], torch.Tensor]
@@ -45,6 +46,11 @@ class One4DPipeline:
         return cls(model, VideoCodec(folder.load_vae()), folder.text_encoder(variant), defaults=folder.defaults)
 
     @property
+    def geometry(self) -> LatentGeometry:
+        """Latent channels, strides and patch of this VAE + DiT (:class:`one4d.backbone.LatentGeometry`)."""
+        return model_geometry(self.codec, self.model.variant)
+
+    @property
     def text_length(self) -> int:
         """Tokens of text context: Wan's 512, or the built-in encoder's own length (embedded model)."""
         return int(getattr(self.text_encoder, "length", TEXT_LEN))
@@ -67,7 +73,7 @@ class One4DPipeline:
         negative_prompt: str = "",
     ) -> Conditioning:
         """Build the UMC conditioning; prompts are encoded by the built-in text encoder unless contexts are given."""
-        check_video(num_frames, height, width, indices)
+        check_video(num_frames, height, width, indices, self.geometry)
         context, negative_context = text_contexts(self.text_encoder, prompt, negative_prompt, context, negative_context)
         return build_conditioning(self.codec, self.model.variant, num_frames, height, width, frames, indices, context,
                                   negative_context, self.text_length, clip_context)

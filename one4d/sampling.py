@@ -18,7 +18,7 @@ from .defaults import SCHEDULERS, WAN_FUN_14B, ModelDefaults
 from .dlc import One4DModel
 from .errors import One4DInputError
 from .request import check_sampling
-from .umc import Conditioning, latent_shape
+from .umc import Conditioning
 
 
 class One4DInterrupted(RuntimeError):
@@ -55,10 +55,10 @@ def make_scheduler(name: str, shift: float):
     raise One4DInputError(f"scheduler '{name}' is unknown; choose one of {', '.join(SCHEDULERS)}.")
 
 
-def initial_noise(latent_shape: tuple[int, int, int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def initial_noise(channels: int, latent_shape: tuple[int, int, int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Independent, seeded noise for the RGB and XYZ latents (CPU generator: same on every device)."""
     gen = torch.Generator("cpu").manual_seed(int(seed))
-    shape = (1, 16, *latent_shape)
+    shape = (1, channels, *latent_shape)
     return torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
 
 
@@ -70,13 +70,13 @@ def sample(
     should_stop: Callable[[], bool] | None = None,
     extras: list[tuple[str, float]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Denoise RGB and XYZ latents jointly; returns ``(rgb_latents, xyz_latents)`` as float32 ``[1, 16, T, h, w]``."""
+    """Denoise RGB and XYZ latents jointly; returns ``(rgb_latents, xyz_latents)`` as float32 ``[1, C, T, h, w]``."""
     check_sampling(settings.steps, settings.guidance, settings.shift, settings.scheduler)
-    lat = latent_shape(cond.num_frames, cond.height, cond.width)
+    lat = cond.latent_shape
     param = next(p for p in model.dit.parameters() if p.is_floating_point())
     device = param.device
     dtype = param.dtype if param.dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.bfloat16
-    rgb, xyz = initial_noise(lat, settings.seed)
+    rgb, xyz = initial_noise(cond.geometry.channels, lat, settings.seed)
     x = torch.cat([rgb, xyz]).to(device)
     sched = make_scheduler(settings.scheduler, settings.shift)
     sched.set_timesteps(settings.steps, device=device)

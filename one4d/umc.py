@@ -3,8 +3,10 @@
 One scheme for every input sparsity (the paper's section 4): no frame (text-to-4D), the first frame
 (image-to-4D), a few frames (sparse) or all frames (reconstruction). Unobserved frames of the conditioning
 video are 0 in the VAE's [-1, 1] input space (mid-gray), as Wan2.1-Fun InP expects. The mask follows Wan:
-per pixel frame 1 = observed; the first frame's entry is repeated 4 times (the first latent frame stands for
-one pixel frame), giving 4 * T_lat entries grouped in fours onto the 4 mask channels.
+per pixel frame 1 = observed; the first frame's entry is repeated ``time_stride`` times (the first latent
+frame stands for one pixel frame), giving ``time_stride * T_lat`` entries grouped onto the mask channels.
+Strides, channels and size multiples come from the model's :class:`one4d.backbone.LatentGeometry`
+(4, 16 and 16 for Wan2.1: 4 x temporal, 8 x spatial, patch 2).
 """
 from __future__ import annotations
 
@@ -14,12 +16,11 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .backbone import MASK_CHANNELS, VAE_SPACE_STRIDE, VAE_TIME_STRIDE, DitVariant
+from .backbone import DitVariant, LatentGeometry
 from .codec import VideoCodec
 from .errors import One4DInputError
 from .text import pad_text
 
-SIZE_MULTIPLE = 16  # VAE 8 x patch 2
 MODES = ("text", "image", "sparse", "video")
 
 
@@ -31,27 +32,31 @@ class Conditioning:
     height: int
     width: int
     indices: list[int]
-    mask: Optional[torch.Tensor]  # [1, 4, T, h, w]
-    cond_latents: Optional[torch.Tensor]  # [1, 16, T, h, w]
+    mask: Optional[torch.Tensor]  # [1, mask channels, T, h, w]
+    cond_latents: Optional[torch.Tensor]  # [1, latent channels, T, h, w]
     context: torch.Tensor  # [1, text length, text_dim]
+    geometry: LatentGeometry
     negative_context: Optional[torch.Tensor] = None  # [1, text length, text_dim]; None -> zeros
     clip_context: Optional[torch.Tensor] = None  # [1, 257, 1280] CLIP vision tokens, if the backbone takes them
 
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        return self.geometry.latent_shape(self.num_frames, self.height, self.width)
 
-def latent_frames(num_frames: int) -> int:
-    """Latent frame count for ``num_frames`` pixel frames (Wan VAE: 4x temporal compression, causal first frame)."""
-    return (num_frames - 1) // VAE_TIME_STRIDE + 1
 
-
-def validate_video_size(num_frames: int, height: int, width: int) -> None:
-    """Check F = 4k + 1 and H, W multiples of 16, naming the nearest valid values in the error."""
-    if num_frames < 1 or (num_frames - 1) % VAE_TIME_STRIDE:
-        lo = max(1, (num_frames - 1) // 4 * 4 + 1)
-        raise One4DInputError(f"length {num_frames} is not 4k+1 (the Wan VAE needs 1, 5, 9, ..., 81 frames); use {lo} or {lo + 4}.")
+def validate_video_size(num_frames: int, height: int, width: int, geometry: LatentGeometry) -> None:
+    """Check F = k * time_stride + 1 and H, W multiples of the geometry's size multiple, naming the nearest
+    valid values in the error."""
+    ts, m = geometry.time_stride, geometry.size_multiple
+    if num_frames < 1 or (num_frames - 1) % ts:
+        lo = max(1, (num_frames - 1) // ts * ts + 1)
+        raise One4DInputError(
+            f"length {num_frames} is not {ts}k+1 (this model's VAE needs 1, {1 + ts}, {1 + 2 * ts}, ... frames); use {lo} or {lo + ts}."
+        )
     for name, value in (("height", height), ("width", width)):
-        if value < SIZE_MULTIPLE or value % SIZE_MULTIPLE:
-            near = max(SIZE_MULTIPLE, round(value / SIZE_MULTIPLE) * SIZE_MULTIPLE)
-            raise One4DInputError(f"{name} {value} is not a positive multiple of 16; use {near}.")
+        if value < m or value % m:
+            near = max(m, round(value / m) * m)
+            raise One4DInputError(f"{name} {value} is not a positive multiple of {m}; use {near}.")
 
 
 def sparse_indices(num_frames: int, ratio: float) -> list[int]:
@@ -116,13 +121,15 @@ def mode_of(indices: Sequence[int], num_frames: int) -> str:
     return "image" if list(indices) == [0] else "sparse"
 
 
-def build_mask(indices: Sequence[int], num_frames: int, latent_hw: tuple[int, int], batch: int = 1) -> torch.Tensor:
-    """Wan-style latent mask ``[B, 4, T_lat, h, w]``: entry (c, t) = observed(pixel frame of slot 4t + c)."""
+def build_mask(indices: Sequence[int], num_frames: int, latent_hw: tuple[int, int], geometry: LatentGeometry,
+               batch: int = 1) -> torch.Tensor:
+    """Wan-style latent mask ``[B, s, T_lat, h, w]`` (``s`` = time stride): entry (c, t) = observed(pixel
+    frame of slot s * t + c)."""
     validate_indices(indices, num_frames)
     per_frame = torch.zeros(num_frames)
     per_frame[list(indices)] = 1.0
-    packed = torch.cat([per_frame[:1].repeat(VAE_TIME_STRIDE), per_frame[1:]])  # 4 * T_lat entries
-    grouped = packed.view(latent_frames(num_frames), MASK_CHANNELS).t()  # [4, T_lat]
+    packed = torch.cat([per_frame[:1].repeat(geometry.time_stride), per_frame[1:]])  # s * T_lat entries
+    grouped = packed.view(geometry.latent_frames(num_frames), geometry.mask_channels).t()  # [s, T_lat]
     h, w = latent_hw
     return grouped[None, :, :, None, None].expand(batch, -1, -1, h, w).contiguous()
 
@@ -140,17 +147,22 @@ def build_condition_video(frames: torch.Tensor, indices: Sequence[int], num_fram
         raise One4DInputError("conditioning frames contain NaN or infinite values; check the images fed in.")
     validate_indices(indices, num_frames)
     _, h, w, _ = frames.shape
-    validate_video_size(num_frames, h, w)
     video = torch.zeros(1, 3, num_frames, h, w, dtype=torch.float32)
     if len(indices):
         video[0, :, list(indices)] = frames.float().clamp(0, 1).permute(3, 0, 1, 2) * 2 - 1
     return video
 
 
-def latent_shape(num_frames: int, height: int, width: int) -> tuple[int, int, int]:
-    """``(T_lat, h, w)`` of the latents for a video size."""
-    validate_video_size(num_frames, height, width)
-    return latent_frames(num_frames), height // VAE_SPACE_STRIDE, width // VAE_SPACE_STRIDE
+def model_geometry(codec: VideoCodec, variant: DitVariant) -> LatentGeometry:
+    """The geometry of a VAE + DiT pair, checked for agreement: the DiT must read and write the VAE's latents."""
+    geometry = codec.geometry.with_patch(variant.patch)
+    cfg = variant.config
+    if cfg["out_channels"] != geometry.channels or cfg["in_channels"] not in (geometry.channels, geometry.inp_channels):
+        raise One4DInputError(
+            f"the DiT ({cfg['in_channels']} input / {cfg['out_channels']} output channels) does not fit this VAE "
+            f"({geometry.channels} latent channels, {geometry.mask_channels} mask channels): load the VAE the DiT was trained with."
+        )
+    return geometry
 
 
 def build_conditioning(
@@ -168,12 +180,16 @@ def build_conditioning(
 ) -> Conditioning:
     """The UMC conditioning of a request: mask and VAE-encoded conditioning video (for InP backbones) and
     the text contexts padded to ``text_length`` tokens. ``frames``: ``[K, H, W, 3]`` in [0, 1], one per index."""
-    t, h, w = latent_shape(num_frames, height, width)
+    geometry = model_geometry(codec, variant)
+    validate_video_size(num_frames, height, width, geometry)
+    t, h, w = geometry.latent_shape(num_frames, height, width)
     indices = list(indices)
     validate_indices(indices, num_frames)
     accepts = variant.accepts_conditioning
     if indices and not accepts:
-        raise One4DInputError("this backbone is text-to-video only (16 input channels): give no frames, or load an InP model.")
+        raise One4DInputError(
+            f"this backbone is text-to-video only ({variant.config['in_channels']} input channels): give no frames, or load an InP model."
+        )
     if indices:
         if frames is None:
             raise One4DInputError(f"frame indices {indices} were given without images; connect the images.")
@@ -187,7 +203,7 @@ def build_conditioning(
         video = build_condition_video(frames if indices else torch.zeros(0, height, width, 3), indices, num_frames)
         with torch.no_grad():
             cond_lat = codec.encode(video)
-        mask = build_mask(indices, num_frames, (h, w))
+        mask = build_mask(indices, num_frames, (h, w), geometry)
     text_dim = variant.config["text_dim"]
     if context.shape[-1] != text_dim:
         raise One4DInputError(
@@ -195,5 +211,6 @@ def build_conditioning(
             "use the Wan umT5 text encoder (CLIPLoader type 'wan') for Wan backbones."
         )
     negative = None if negative_context is None else pad_text(negative_context, text_length)
-    return Conditioning(num_frames, height, width, indices, mask, cond_lat, pad_text(context, text_length), negative, clip_context)
+    return Conditioning(num_frames, height, width, indices, mask, cond_lat, pad_text(context, text_length), geometry, negative,
+                        clip_context)
 

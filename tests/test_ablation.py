@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from one4d.training.ablation import ChannelConcatModel, WidthConcatModel
-from one4d.backbone import DIT_PRESETS, DitVariant, build_dit
+from one4d.backbone import DIT_PRESETS, WAN21, DitVariant, build_dit
 from one4d.training.loop import StepSettings, flow_matching_loss
 from one4d.umc import build_mask
 
@@ -16,7 +16,7 @@ def test_alternatives_share_one_lora_and_train(cls):
     dit = build_dit("tiny-inp")
     model = cls(dit, DitVariant(DIT_PRESETS["tiny-inp"], "tiny-inp"), rank=4)
     rgb, xyz = torch.randn(2, 16, 2, 4, 4), torch.randn(2, 16, 2, 4, 4)
-    mask, cond, ctx = build_mask([0], 5, (4, 4), batch=2), torch.randn(2, 16, 2, 4, 4), torch.randn(2, 512, 32)
+    mask, cond, ctx = build_mask([0], 5, (4, 4), WAN21, batch=2), torch.randn(2, 16, 2, 4, 4), torch.randn(2, 512, 32)
     v_rgb, v_xyz = model(rgb, xyz, torch.tensor([500.0, 100.0]), ctx, mask, cond)
     assert v_rgb.shape == rgb.shape and v_xyz.shape == xyz.shape
     names = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -31,7 +31,7 @@ def test_channel_concat_starts_as_the_base_model_for_rgb():
     torch.manual_seed(0)
     dit = build_dit("tiny-inp")
     rgb, xyz = torch.randn(1, 16, 2, 4, 4), torch.randn(1, 16, 2, 4, 4)
-    mask, cond, ctx = build_mask([0], 5, (4, 4)), torch.randn(1, 16, 2, 4, 4), torch.randn(1, 512, 32)
+    mask, cond, ctx = build_mask([0], 5, (4, 4), WAN21), torch.randn(1, 16, 2, 4, 4), torch.randn(1, 512, 32)
     with torch.no_grad():
         base = dit(torch.cat([rgb, mask, cond], 1), torch.tensor([300.0]), ctx, return_dict=False)[0]
         model = ChannelConcatModel(dit, DitVariant(DIT_PRESETS["tiny-inp"], None), rank=4)

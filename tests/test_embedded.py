@@ -34,7 +34,7 @@ def test_shipped_files_are_small_and_self_describing():
     files = [folder.file(n) for n in ("vae", "dit", "one4d")]
     assert all(f.is_file() for f in files)
     assert sum(f.stat().st_size for f in files) <= 30 * 2**20
-    assert read_component_config(folder.file("dit")) == json.loads(json.dumps(recipe.DIT_CONFIG))
+    assert read_component_config(folder.file("dit")) == json.loads(json.dumps(recipe.dit_config_for(folder.geometry)))
     assert folder.kind == "embedded" and folder.defaults == EMBEDDED
     assert json.loads((EMBEDDED_DIR / "model.json").read_text()) == recipe.MODEL_LAYOUT
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from one4d.backbone import DIT_PRESETS, DitVariant, build_dit
+from one4d.backbone import DIT_PRESETS, WAN21, DitVariant, build_dit
 from one4d.dlc import BRANCHES, DLCConfig, One4DModel
 from one4d.errors import One4DInputError
 from one4d.sampling import One4DInterrupted, SamplerSettings, sample
@@ -26,8 +26,8 @@ def _cond(indices=(0,)) -> Conditioning:
     g = torch.Generator().manual_seed(1)
     return Conditioning(
         num_frames=5, height=32, width=32, indices=list(indices),
-        mask=build_mask(list(indices), 5, (4, 4)), cond_latents=torch.randn(1, 16, 2, 4, 4, generator=g),
-        context=torch.randn(1, 512, 32, generator=g), negative_context=torch.randn(1, 512, 32, generator=g),
+        mask=build_mask(list(indices), 5, (4, 4), WAN21), cond_latents=torch.randn(1, 16, 2, 4, 4, generator=g),
+        context=torch.randn(1, 512, 32, generator=g), geometry=WAN21, negative_context=torch.randn(1, 512, 32, generator=g),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from one4d.backbone import DIT_PRESETS, DitVariant, build_dit
+from one4d.backbone import DIT_PRESETS, WAN21, DitVariant, build_dit
 from one4d.dlc import DLCConfig, One4DModel
 from one4d.training.loop import StepSettings, flow_matching_loss, shifted_sigmas
 from one4d.training.tasks import default_task_mix, sample_observed
@@ -37,7 +37,7 @@ def test_a_few_steps_fit_a_fixed_batch():
     torch.manual_seed(0)
     model = One4DModel(build_dit("tiny-inp"), DitVariant(DIT_PRESETS["tiny-inp"], "tiny-inp"), DLCConfig(rank=4))
     rgb0, xyz0 = torch.randn(2, 16, 2, 4, 4), torch.randn(2, 16, 2, 4, 4)
-    mask = build_mask([0], 5, (4, 4), batch=2)
+    mask = build_mask([0], 5, (4, 4), WAN21, batch=2)
     cond, ctx = torch.randn(2, 16, 2, 4, 4), torch.randn(2, 512, 32)
     opt = torch.optim.AdamW(model.trainable_parameters(), lr=3e-3)
     settings = StepSettings(text_dropout=0.0)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from one4d.backbone import WAN21
 from one4d.errors import One4DInputError
 from one4d.umc import (
     build_condition_video,
     build_mask,
-    latent_frames,
     mode_of,
     parse_indices,
     sparse_indices,
@@ -17,7 +17,7 @@ from one4d.umc import (
 
 
 def test_sparse_mask_81_frames_by_hand():
-    m = build_mask([0, 20, 40, 60, 80], 81, (2, 3))
+    m = build_mask([0, 20, 40, 60, 80], 81, (2, 3), WAN21)
     assert m.shape == (1, 4, 21, 2, 3)
     expect = torch.zeros(4, 21)
     expect[:, 0] = 1  # frame 0 packed four times into latent frame 0
@@ -28,14 +28,14 @@ def test_sparse_mask_81_frames_by_hand():
 
 
 def test_image_video_text_masks_by_hand():
-    img = build_mask([0], 17, (1, 1))[0, :, :, 0, 0]
+    img = build_mask([0], 17, (1, 1), WAN21)[0, :, :, 0, 0]
     expect = torch.zeros(4, 5)
     expect[:, 0] = 1
     assert torch.equal(img, expect)
-    assert torch.equal(build_mask(list(range(17)), 17, (1, 1)), torch.ones(1, 4, 5, 1, 1))
-    assert torch.equal(build_mask([], 17, (1, 1)), torch.zeros(1, 4, 5, 1, 1))
+    assert torch.equal(build_mask(list(range(17)), 17, (1, 1), WAN21), torch.ones(1, 4, 5, 1, 1))
+    assert torch.equal(build_mask([], 17, (1, 1), WAN21), torch.zeros(1, 4, 5, 1, 1))
     # frame 1 -> slot 4 -> latent 1 channel 0; frame 6 -> slot 9 -> latent 2 channel 1
-    one = build_mask([1, 6], 9, (1, 1))[0, :, :, 0, 0]
+    one = build_mask([1, 6], 9, (1, 1), WAN21)[0, :, :, 0, 0]
     expect = torch.zeros(4, 3)
     expect[0, 1] = 1
     expect[1, 2] = 1
@@ -61,7 +61,7 @@ def test_indices_parsing_and_modes():
     assert sparse_indices(81, 0.05) == [0, 27, 53, 80]  # round(4.05) = 4 frames
     assert sparse_indices(17, 0.03) == [0, 16]
     assert [mode_of(i, 17) for i in ([], [0], [0, 8, 16], list(range(17)))] == ["text", "image", "sparse", "video"]
-    assert latent_frames(81) == 21 and latent_frames(1) == 1
+    assert WAN21.latent_frames(81) == 21 and WAN21.latent_frames(1) == 1
 
 
 @pytest.mark.parametrize(
@@ -71,9 +71,9 @@ def test_indices_parsing_and_modes():
         (lambda: parse_indices("0,a", 81), "not understood"),
         (lambda: parse_indices("0,0", 81), "repeat"),
         (lambda: parse_indices("0,20", 81, available=1), "1 image"),
-        (lambda: validate_video_size(80, 64, 64), "not 4k\\+1.*77 or 81"),
-        (lambda: validate_video_size(81, 60, 64), "height 60.*use 64"),
-        (lambda: validate_video_size(81, 64, 0), "width 0"),
+        (lambda: validate_video_size(80, 64, 64, WAN21), "not 4k\\+1.*77 or 81"),
+        (lambda: validate_video_size(81, 60, 64, WAN21), "height 60.*use 64"),
+        (lambda: validate_video_size(81, 64, 0, WAN21), "width 0"),
         (lambda: build_condition_video(torch.full((1, 16, 16, 3), float("nan")), [0], 5), "NaN"),
         (lambda: build_condition_video(torch.rand(2, 16, 16, 3), [0], 5), "2 conditioning image"),
         (lambda: build_condition_video(torch.rand(1, 16, 16), [0], 5), "\\[K, H, W, 3\\]"),

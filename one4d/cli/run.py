@@ -68,23 +68,23 @@ def frame_ranges(frames: list[int], limit: int = 12) -> str:
     return ", ".join(text[:limit]) + (f" and {len(text) - limit} more ranges" if len(text) > limit else "")
 
 
-def _video_inputs(args: argparse.Namespace, defaults: ModelDefaults, height: int, width: int) -> Inputs:
-    """The video's frames after --stride and --max-frames, cut to 4k+1 when shorter than the window; every
-    frame left out is named in a warning with the reasons."""
+def _video_inputs(args: argparse.Namespace, defaults: ModelDefaults, height: int, width: int, time_stride: int) -> Inputs:
+    """The video's frames after --stride and --max-frames, cut to k * time_stride + 1 when shorter than the
+    window; every frame left out is named in a warning with the reasons."""
     frames, total = read_video_clip(args.video, height, width, args.stride, args.max_frames)
     why = [f"--stride {args.stride}"] if args.stride > 1 else []
     if args.max_frames is not None and len(range(0, total, args.stride)) > args.max_frames:
         why.append(f"--max-frames {args.max_frames}")
-    if len(frames) <= (args.window or defaults.frames) and (len(frames) - 1) % 4:
-        frames = frames[: (len(frames) - 1) // 4 * 4 + 1]
-        why.append("a clip within one window has 4k+1 frames")
+    if len(frames) <= (args.window or defaults.frames) and (len(frames) - 1) % time_stride:
+        frames = frames[: (len(frames) - 1) // time_stride * time_stride + 1]
+        why.append(f"a clip within one window has {time_stride}k+1 frames")
     used = range(0, len(frames) * args.stride, args.stride)
     left_out = sorted(set(range(total)) - set(used))
     warnings = [f"{len(left_out)} of the video's {total} frames are not used ({'; '.join(why)}): frames {frame_ranges(left_out)}."] if left_out else []
     return Inputs(frames, list(range(len(frames))), len(frames), warnings)
 
 
-def gather_inputs(args: argparse.Namespace, defaults: ModelDefaults, height: int, width: int) -> Inputs:
+def gather_inputs(args: argparse.Namespace, defaults: ModelDefaults, height: int, width: int, time_stride: int) -> Inputs:
     """Images, the clip indices they stand for and the clip length, from the command-line options."""
     given = [bool(args.image), bool(args.video), bool(args.frames)]
     if sum(given) > 1:
@@ -92,7 +92,7 @@ def gather_inputs(args: argparse.Namespace, defaults: ModelDefaults, height: int
     if args.video:
         if args.length:
             raise One4DInputError("--length is for generation; a --video is reconstructed at its own length (use --max-frames to cut it).")
-        return _video_inputs(args, defaults, height, width)
+        return _video_inputs(args, defaults, height, width, time_stride)
     length = args.length or defaults.frames
     if args.image:
         return Inputs(read_image(args.image, height, width)[None], [0], length)
@@ -109,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
     window = args.window or defaults.frames
     overlap = defaults.overlap if args.overlap is None else args.overlap
     settings = sampling_settings(args, defaults)
-    inputs = gather_inputs(args, defaults, height, width)
+    geometry = folder.geometry
+    inputs = gather_inputs(args, defaults, height, width, geometry.time_stride)
     f = inputs.num_frames
-    check_video(min(f, window), height, width)
+    check_video(min(f, window), height, width, geometry=geometry)
     windows = len(plan_long_clip(f, window, overlap, inputs.indices))
     for warning in inputs.warnings:
         print(f"one4d run: warning: {warning}", file=sys.stderr)

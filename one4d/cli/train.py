@@ -16,6 +16,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", default="runs/embedded", help="folder for data, latents, logs and weights (becomes a model folder)")
     p.add_argument("--clips", type=int, default=400, help="data: procedural training clips to render")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present, with bf16 autocast), cpu or cuda")
+    p.add_argument("--time-limit", type=float, default=0.0,
+                   help="minutes: stop after the step in progress once reached, writing a checkpoint; run again to resume")
     p.add_argument("--batch", type=int, default=16, help="base, one4d, ablation: clips per training step")
     p.add_argument("--vae-steps", type=int, default=600, help="vae: training steps")
     p.add_argument("--vae-batch", type=int, default=4, help="vae: clips per step")
@@ -35,7 +38,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--one4d-init", default="", help="one4d: continue from this One4D weight file")
     p.add_argument("--seed", type=int, default=4, help="one4d: seed of the batches and noise")
     p.add_argument("--checkpoint-every", type=int, default=500,
-                   help="one4d: also write one4d.safetensors every N steps (0: only at the end)")
+                   help="write the resumable checkpoint (<stage>.state.pt) and the weights every N steps (0: only at the end)")
     p.add_argument("--ablation-steps", type=int, default=1000, help="ablation: training steps of each variant")
     p.add_argument("--ablation-scenes", type=int, default=4, help="ablation: held-out scenes each variant is evaluated on")
     p.add_argument("--eval-steps", type=int, default=30, help="ablation: sampling steps of the evaluation")

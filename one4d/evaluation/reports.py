@@ -61,7 +61,7 @@ def coupling_report(pipe, seeds: Sequence[int], sigmas: tuple[float, ...] = (0.5
             ctx.append(pad_text(pipe.encode_text(sc.caption), pipe.text_length))
     f = sc.rgb.shape[0]
     rgb, xyz, ctx = torch.cat(rgb), torch.cat(xyz), torch.cat(ctx)
-    mask = build_mask(list(range(f)), f, tuple(rgb.shape[-2:]), batch=scenes)
+    mask = build_mask(list(range(f)), f, tuple(rgb.shape[-2:]), pipe.geometry, batch=scenes)
     gen = torch.Generator().manual_seed(seed)
     out = {}
     for sigma in sigmas:

@@ -51,7 +51,7 @@ class ChannelConcatModel(_SharedLoRA):
     def __init__(self, dit: nn.Module, variant: DitVariant, rank: int):
         super().__init__(dit, variant, rank)
         pe, head = dit.patch_embedding, dit.proj_out
-        self.xyz_in = nn.Conv3d(16, pe.out_channels, kernel_size=pe.kernel_size, stride=pe.stride)
+        self.xyz_in = nn.Conv3d(variant.config["out_channels"], pe.out_channels, kernel_size=pe.kernel_size, stride=pe.stride)
         nn.init.zeros_(self.xyz_in.weight)
         nn.init.zeros_(self.xyz_in.bias)
         self.xyz_out = nn.Linear(head.in_features, head.out_features)

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..backbone import vae_geometry
 from ..codec import VideoCodec
 from ..data import render_dataset
+from ..models import read_component_config
 from ..pointmap import fit_normalization, normalize
 from ..text import HashTextEncoder
 from ..umc import build_condition_video, build_mask
@@ -87,7 +89,8 @@ class LatentBatches:
         self.lat = {k: torch.from_numpy(lat[k]).float() for k in lat.files if k != "sparse"}
         self.sparse = lat["sparse"]
         captions = np.load(work / "data.npz")["captions"]
-        enc = HashTextEncoder(recipe.DIT_CONFIG["text_dim"], recipe.TEXT_LENGTH)
+        enc = HashTextEncoder(recipe.TEXT_DIM, recipe.TEXT_LENGTH)
+        self.geometry = vae_geometry(read_component_config(work / "vae.safetensors"))
         self.context = torch.cat([enc(str(c)) for c in captions])
         self.rng = np.random.default_rng(seed)
         self.mix = default_task_mix()
@@ -111,6 +114,6 @@ class LatentBatches:
             else:
                 ind = [int(j) for j in self.sparse[i] if j >= 0]
                 cond = self.lat["cond_sparse"][i]
-            masks.append(build_mask(ind, self.frames, tuple(hw)))
+            masks.append(build_mask(ind, self.frames, tuple(hw), self.geometry))
             conds.append(cond[None])
         return (self.lat["rgb"][idx], self.lat["xyz"][idx], torch.cat(masks), torch.cat(conds), self.context[idx])

@@ -1,4 +1,4 @@
-"""The rectified-flow training loop of One4D: one loss on both modalities, the lr schedule, the loop.
+"""The rectified-flow training of One4D: one loss on both modalities, run by the shared trainer.
 
 Decisions the paper leaves open: sigma is drawn uniformly and warped with the same shift as sampling
 (default 3.0) so training sees the noise levels inference spends its steps on; the XYZ loss has weight 1;
@@ -7,17 +7,16 @@ the text is dropped (zero context) with probability 0.1 so classifier-free guida
 """
 from __future__ import annotations
 
-import json
-import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..dlc import One4DModel
+from .trainer import Schedule, Trainer
 
 
 @dataclass
@@ -27,13 +26,6 @@ class StepSettings:
     shift: float = 3.0
     xyz_weight: float = 1.0
     text_dropout: float = 0.1
-
-
-def cosine_lr(step: int, total: int, peak: float, warmup: int = 100) -> float:
-    """Linear warm-up, then cosine decay to zero."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
 def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
@@ -72,44 +64,32 @@ def flow_matching_loss(
     return loss, {"loss": loss.item(), "rgb": loss_rgb.item(), "xyz": loss_xyz.item()}
 
 
-def log_values(work: Path, stage: str, step: int, **values: float) -> None:
-    """Append one record to ``<work>/log.jsonl``."""
-    with open(work / "log.jsonl", "a") as f:
-        f.write(json.dumps({"stage": stage, "step": step, "time": time.time(), **values}) + "\n")
-
-
 class BatchSource(Protocol):
+    rng: np.random.Generator  # its draws; saved in checkpoints so that a resumed run draws the same batches
+
     def draw(self, batch: int) -> tuple[torch.Tensor, ...]:
         """Clean RGB and XYZ latents, UMC masks, conditioning latents and text contexts of ``batch`` clips."""
 
 
-def fit_two_modalities(model, batches: BatchSource, steps: int, lr: float, batch: int, work: Path, tag: str, seed: int,
-                       checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0) -> float:
-    """Train a two-modality model's trainable parameters with the rectified-flow loss; returns seconds.
-
-    ``checkpoint(step)`` is called every ``checkpoint_every`` steps (0: never), so a long run that is
-    interrupted still leaves its latest weights."""
-    params = model.trainable_parameters()
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+def fit_two_modalities(model, batches: BatchSource, schedule: Schedule, batch: int, work: Path, tag: str, seed: int,
+                       device: torch.device = torch.device("cpu"), on_checkpoint: Callable[[int], None] | None = None) -> bool:
+    """Train a two-modality model's trainable parameters with the rectified-flow loss, resumably
+    (:class:`one4d.training.trainer.Trainer`); returns whether the schedule finished (not stopped by its
+    time limit). ``on_checkpoint(step)`` writes the weights with every checkpoint."""
     gen = torch.Generator().manual_seed(seed)
     settings = StepSettings()
-    model.train()
-    t0 = time.time()
-    for step in range(steps):
-        rgb0, xyz0, mask, cond, ctx = batches.draw(batch)
-        loss, parts = flow_matching_loss(model, rgb0, xyz0, mask, cond, ctx, settings, gen)
-        for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, steps, lr)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        if step % 50 == 0 or step == steps - 1:
-            log_values(work, tag, step, **parts)
-        if checkpoint is not None and checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
-            model.eval()
-            checkpoint(step + 1)
-            model.train()
-    model.eval()
-    return time.time() - t0
+    model.to(device).train()
+    trainer = Trainer(model.trainable_parameters(), schedule, {"data": batches.rng, "noise": gen}, work, tag, device)
 
+    def step() -> tuple[torch.Tensor, dict[str, float]]:
+        rgb0, xyz0, mask, cond, ctx = (t.to(device) for t in batches.draw(batch))
+        return flow_matching_loss(model, rgb0, xyz0, mask, cond, ctx, settings, gen)
+
+    def checkpoint(done: int) -> None:
+        model.eval()
+        on_checkpoint(done)
+        model.train()
+
+    finished = trainer.run(step, checkpoint if on_checkpoint is not None else None)
+    model.eval()
+    return finished

@@ -36,7 +36,8 @@ from ..weights import load_one4d_into, save_one4d
 from . import recipe
 from .ablation import ChannelConcatModel, WidthConcatModel
 from .data import LatentBatches, encode_training_set, normalized_pointmaps, render_training_set, video_tensor
-from .loop import StepSettings, cosine_lr, fit_two_modalities, log_values, shifted_sigmas
+from .loop import StepSettings, fit_two_modalities, shifted_sigmas
+from .trainer import Schedule, Trainer, log_values, pick_device
 
 STAGES = ("data", "vae", "encode", "base", "one4d")  # "ablation" runs on demand
 
@@ -46,23 +47,33 @@ def stage_data(args: argparse.Namespace) -> None:
 
 
 def _vae_clips(args: argparse.Namespace, rgb: np.ndarray, xyz: np.ndarray | None, rng: np.random.Generator) -> torch.Tensor:
-    """One VAE training batch: windows of RGB clips, a share of them normalized pointmaps."""
+    """One VAE training batch: windows of RGB clips, a share of them normalized pointmaps, half of them
+    mirrored left-right (400 procedural clips are few; a mirrored room is as valid a picture)."""
     window = args.vae_window
     idx = rng.integers(0, len(rgb), args.vae_batch)
     start = rng.integers(0, recipe.FRAMES - window + 1, args.vae_batch)
     use_xyz = rng.random(args.vae_batch) < args.vae_pointmap_share if xyz is not None else np.zeros(args.vae_batch, bool)
-    return video_tensor(np.stack([(xyz if u else rgb)[i, s : s + window] for i, s, u in zip(idx, start, use_xyz)]))
+    flip = rng.random(args.vae_batch) < 0.5
+    clips = [(xyz if u else rgb)[i, s : s + window] for i, s, u in zip(idx, start, use_xyz)]
+    return video_tensor(np.stack([c[:, :, ::-1] if f else c for c, f in zip(clips, flip)]))
 
 
-def _latent_statistics(vae, rgb: np.ndarray) -> dict:
-    """The VAE config with the per-channel latent mean and std over (up to 64) full clips."""
+def _latent_statistics(vae, rgb: np.ndarray, cfg: dict) -> dict:
+    """The VAE config ``cfg`` with the per-channel latent mean and std over (up to 64) full clips."""
+    device = next(vae.parameters()).device
     with torch.no_grad():
         sample = video_tensor(rgb[: min(64, len(rgb))])
-        z = torch.cat([vae.encode(sample[i : i + 8]).latent_dist.mean for i in range(0, len(sample), 8)])
-    return dict(recipe.VAE_CONFIG, latents_mean=z.mean((0, 2, 3, 4)).tolist(), latents_std=z.std((0, 2, 3, 4)).tolist())
+        z = torch.cat([vae.encode(sample[i : i + 8].to(device)).latent_dist.mean.float().cpu() for i in range(0, len(sample), 8)])
+    return dict(cfg, latents_mean=z.mean((0, 2, 3, 4)).tolist(), latents_std=z.std((0, 2, 3, 4)).tolist())
 
 
-def stage_vae(args: argparse.Namespace) -> None:
+def schedule(args: argparse.Namespace, name: str, steps: int, lr: float, **kw) -> Schedule:
+    """The stage's :class:`Schedule` from the shared options (time limit, checkpoint interval)."""
+    return Schedule(steps=steps, lr=lr, state_path=args.work / f"{name}.state.pt", time_limit=args.time_limit * 60,
+                    checkpoint_every=args.checkpoint_every, **kw)
+
+
+def stage_vae(args: argparse.Namespace) -> bool:
     if args.vae_train == "decoder" and not args.vae_init:
         raise One4DInputError("--vae-train decoder fine-tunes an existing VAE; give it with --vae-init.")
     data = np.load(args.work / "data.npz")
@@ -71,79 +82,86 @@ def stage_vae(args: argparse.Namespace) -> None:
     if args.vae_pointmap_share > 0:  # normalized pointmaps as 3-channel videos, mapped to [0, 255] like RGB
         xyz = ((normalized_pointmaps(data) * 0.5 + 0.5) * 255).round().astype(np.uint8)
     torch.manual_seed(0)
-    vae = build_vae(recipe.VAE_CONFIG).train()
+    device = pick_device(args.device)
+    cfg = read_component_config(Path(args.vae_init)) if args.vae_init else dict(recipe.VAE_CONFIG)
+    vae = build_vae(cfg).train()
     if args.vae_init:
         vae.load_state_dict(read_safetensors(args.vae_init))
     if args.vae_train == "decoder":  # the latent space (and every model trained on it) stays as it is
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
-    opt = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=args.vae_lr, weight_decay=0.0, betas=(0.9, 0.99))
+    vae.to(device)
     rng = np.random.default_rng(0)
-    for step in range(args.vae_steps):
-        x = _vae_clips(args, rgb, xyz, rng)
-        for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, args.vae_steps, args.vae_lr)
+    gen = torch.Generator().manual_seed(1)
+    sched = schedule(args, "vae", args.vae_steps, args.vae_lr, betas=(0.9, 0.99), clip_norm=0.0)
+    trainer = Trainer([p for p in vae.parameters() if p.requires_grad], sched, {"data": rng, "noise": gen}, args.work, "vae", device)
+
+    def step() -> tuple[torch.Tensor, dict[str, float]]:
+        x = _vae_clips(args, rgb, xyz, rng).to(device)
         with torch.set_grad_enabled(args.vae_train == "all"):
             post = vae.encode(x).latent_dist
-        rec = vae.decode(post.sample()).sample
+        z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(device)
+        rec = vae.decode(z).sample.float()
         l1 = (rec - x).abs().mean()
         mse = (rec - x).square().mean()
-        kl = post.kl().mean() / x[0].numel()
+        kl = post.kl().float().mean() / x[0].numel()
         loss = l1 + mse + args.vae_kl * kl
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % 20 == 0 or step == args.vae_steps - 1:
-            log_values(args.work, "vae", step, loss=loss.item(), l1=l1.item(), psnr=10 * math.log10(4 / max(mse.item(), 1e-12)), kl=kl.item())
-    vae.eval()
-    # decoder-only fine-tuning keeps the encoder, so its latent statistics stay bit for bit
-    cfg = read_component_config(Path(args.vae_init)) if args.vae_train == "decoder" else _latent_statistics(vae, rgb)
-    save_component(vae.state_dict(), cfg, args.work / "vae.safetensors")
+        return loss, {"loss": loss.item(), "l1": l1.item(), "psnr": 10 * math.log10(4 / max(mse.item(), 1e-12)), "kl": kl.item()}
+
+    def write(_step: int) -> None:
+        vae.eval()
+        # decoder-only fine-tuning keeps the encoder, so its latent statistics stay bit for bit
+        out = cfg if args.vae_train == "decoder" else _latent_statistics(vae, rgb, cfg)
+        save_component({k: v.cpu() for k, v in vae.state_dict().items()}, out, args.work / "vae.safetensors")
+        vae.train()
+
+    return trainer.run(step, write)
 
 
 def stage_encode(args: argparse.Namespace) -> None:
     encode_training_set(args.work, VideoCodec(load_vae_component(args.work / "vae.safetensors")))
 
 
-def stage_base(args: argparse.Namespace) -> None:
+def stage_base(args: argparse.Namespace) -> bool:
     torch.manual_seed(0)
+    device = pick_device(args.device)
     batches = LatentBatches(args.work, seed=2)
-    dit = build_dit(recipe.DIT_CONFIG).train()
-    opt = torch.optim.AdamW(dit.parameters(), lr=args.base_lr, weight_decay=0.01)
+    dit_cfg = recipe.dit_config_for(batches.geometry)
+    dit = build_dit(dit_cfg).to(device).train()
     gen = torch.Generator().manual_seed(3)
     settings = StepSettings()
-    for step in range(args.base_steps):
-        rgb0, _, mask, cond, ctx = batches.draw(args.batch)
+    sched = schedule(args, "base", args.base_steps, args.base_lr, weight_decay=0.01)
+    trainer = Trainer(list(dit.parameters()), sched, {"data": batches.rng, "noise": gen}, args.work, "base", device)
+
+    def step() -> tuple[torch.Tensor, dict[str, float]]:
+        rgb0, _, mask, cond, ctx = (t.to(device) for t in batches.draw(args.batch))
         b = rgb0.shape[0]
-        sigma = shifted_sigmas(torch.rand(b, generator=gen), settings.shift)
-        eps = torch.randn(rgb0.shape, generator=gen)
+        sigma = shifted_sigmas(torch.rand(b, generator=gen), settings.shift).to(device)
+        eps = torch.randn(rgb0.shape, generator=gen).to(device)
         s = sigma.view(b, 1, 1, 1, 1)
-        keep = (torch.rand(b, generator=gen) >= settings.text_dropout).float().view(b, 1, 1)
+        keep = (torch.rand(b, generator=gen) >= settings.text_dropout).float().view(b, 1, 1).to(device)
         x = torch.cat([(1 - s) * rgb0 + s * eps, mask, cond], dim=1)
         v = dit(x, sigma * 1000, ctx * keep, return_dict=False)[0]
-        loss = torch.nn.functional.mse_loss(v, eps - rgb0)
-        for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, args.base_steps, args.base_lr)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
-        opt.step()
-        if step % 50 == 0 or step == args.base_steps - 1:
-            log_values(args.work, "base", step, loss=loss.item())
-    save_component(dit.state_dict(), recipe.DIT_CONFIG, args.work / "dit.safetensors")
+        loss = torch.nn.functional.mse_loss(v.float(), eps - rgb0)
+        return loss, {"loss": loss.item()}
+
+    def write(_step: int) -> None:
+        save_component({k: v.cpu() for k, v in dit.state_dict().items()}, dit_cfg, args.work / "dit.safetensors")
+
+    return trainer.run(step, write)
 
 
-def stage_one4d(args: argparse.Namespace) -> None:
+def stage_one4d(args: argparse.Namespace) -> bool:
     torch.manual_seed(0)
     dit, variant = load_dit_component(args.work / "dit.safetensors")
     model = One4DModel(dit, variant, DLCConfig(rank=recipe.RANK))
     if args.one4d_init:
         load_one4d_into(model, args.one4d_init)
     out = args.work / "one4d.safetensors"
-    fit_two_modalities(model, LatentBatches(args.work, seed=args.seed), args.one4d_steps, args.one4d_lr, args.batch, args.work,
-                       "one4d", args.seed + 1, lambda step: save_one4d(model, out, {"trained_steps": str(step)}), args.checkpoint_every)
-    save_one4d(model, out, {"trained_steps": str(args.one4d_steps)})
     write_model_config(args.work, recipe.MODEL_LAYOUT)
+    sched = schedule(args, "one4d", args.one4d_steps, args.one4d_lr)
+    return fit_two_modalities(model, LatentBatches(args.work, seed=args.seed), sched, args.batch, args.work, "one4d", args.seed + 1,
+                              pick_device(args.device), lambda step: save_one4d(model, out, {"trained_steps": str(step)}))
 
 
 def stage_ablation(args: argparse.Namespace) -> None:
@@ -160,8 +178,10 @@ def stage_ablation(args: argparse.Namespace) -> None:
         torch.manual_seed(0)
         dit, variant = load_dit_component(args.work / "dit.safetensors")
         model = build(dit, variant)
-        seconds = fit_two_modalities(model, LatentBatches(args.work, seed=4), args.ablation_steps, args.one4d_lr,
-                                     args.batch, args.work, f"ablation-{name}", 5)
+        sched = Schedule(args.ablation_steps, args.one4d_lr, args.work / f"ablation-{name}.state.pt")
+        t0 = time.time()
+        fit_two_modalities(model, LatentBatches(args.work, seed=4), sched, args.batch, args.work, f"ablation-{name}", 5)
+        seconds = time.time() - t0
         pipe = One4DPipeline(model, codec, HashTextEncoder(variant.config["text_dim"], recipe.TEXT_LENGTH))
         with_base = name == "dlc"  # the base model is the same for every variant: measure it once
         res = run_suite(pipe, suite_seeds(args.ablation_scenes), ("full", "single"), settings, with_base=with_base)
@@ -182,7 +202,9 @@ def run_stages(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     for name in todo:
         t0 = time.time()
-        STAGE_FUNCTIONS[name](args)
-        log_values(args.work, name, -1, seconds=time.time() - t0)
+        finished = STAGE_FUNCTIONS[name](args) is not False
+        log_values(args.work, name, -1, seconds=time.time() - t0, finished=finished)
         print(f"stage {name}: {time.time() - t0:.1f} s")
+        if not finished:  # stopped by --time-limit: later stages need this one's output
+            break
     return 0

@@ -1,0 +1,175 @@
+"""One training loop for every stage: AdamW with warm-up + cosine lr, gradient clipping, bf16 autocast on
+CUDA, a wall-clock limit, and checkpoints that resume exactly.
+
+A checkpoint (``<name>.state.pt``) holds the trainable parameters, the optimizer, the step and the state of
+every random generator the stage draws from (its data and noise generators plus torch's global ones), so a
+run stopped by its time limit, by Ctrl-C or by a lost machine continues as if it had never stopped: the
+same batches, the same noise, the same updates. It is written atomically, so an interrupted write leaves
+the previous checkpoint in place. It exists only while a stage is unfinished: a finished stage deletes it
+(continuing a finished model is a new run from its weights, e.g. ``--one4d-init``), and a checkpoint of
+another run (other steps, lr or parameters) is refused with the fix. Decision: the time limit ends the run
+after the step in progress and always writes the checkpoint first; GPUs lent for minutes are used to the
+last step.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import One4DInputError
+from ..export.atomic import atomic_path
+
+Generators = dict[str, "np.random.Generator | torch.Generator"]
+
+
+def cosine_lr(step: int, total: int, peak: float, warmup: int = 100) -> float:
+    """Linear warm-up, then cosine decay to zero."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def log_values(work: Path, stage: str, step: int, **values: float) -> None:
+    """Append one record to ``<work>/log.jsonl``."""
+    with open(work / "log.jsonl", "a") as f:
+        f.write(json.dumps({"stage": stage, "step": step, "time": time.time(), **values}) + "\n")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when one is present, else CPU; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass
+class Schedule:
+    """How long and how fast a stage trains, and where it keeps its checkpoint."""
+
+    steps: int
+    lr: float
+    state_path: Path
+    time_limit: float = 0.0  # seconds; 0 = none
+    checkpoint_every: int = 0  # steps; 0 = only when the run ends
+    warmup: int = 100
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    clip_norm: float = 1.0
+
+
+@dataclass
+class Trainer:
+    """Runs ``step_fn`` (which returns ``(loss, parts)``) for ``schedule.steps`` steps, resumably."""
+
+    params: list[torch.nn.Parameter]
+    schedule: Schedule
+    generators: Generators
+    work: Path
+    tag: str
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    step: int = 0
+
+    def __post_init__(self) -> None:
+        s = self.schedule
+        self.opt = torch.optim.AdamW(self.params, lr=s.lr, weight_decay=s.weight_decay, betas=s.betas)
+        if Path(s.state_path).exists():
+            self._restore(torch.load(s.state_path, map_location="cpu", weights_only=False))
+            print(f"{self.tag}: resumed at step {self.step} from {Path(s.state_path).name}")
+
+    @property
+    def fingerprint(self) -> dict:
+        """What a checkpoint must share with this run to resume it."""
+        s = self.schedule
+        return {"tag": self.tag, "steps": s.steps, "lr": s.lr, "shapes": [list(p.shape) for p in self.params]}
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast on CUDA; nothing on CPU (fp32 is the fast path there)."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def run(self, step_fn: Callable[[], tuple[torch.Tensor, dict[str, float]]], on_checkpoint: Callable[[int], None] | None = None) -> bool:
+        """Train until the schedule ends or the time limit passes; returns whether the schedule finished.
+
+        ``on_checkpoint(step)`` is called with every checkpoint (e.g. to write the component file too)."""
+        s = self.schedule
+        t0 = time.time()
+        steps_here = 0
+        while self.step < s.steps:
+            for g in self.opt.param_groups:
+                g["lr"] = cosine_lr(self.step, s.steps, s.lr, s.warmup)
+            with self.autocast():
+                loss, parts = step_fn()
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if s.clip_norm:
+                torch.nn.utils.clip_grad_norm_(self.params, s.clip_norm)
+            self.opt.step()
+            self.step += 1
+            steps_here += 1
+            if self.step % 20 == 0 or self.step == s.steps:
+                rate = steps_here / max(time.time() - t0, 1e-9)
+                log_values(self.work, self.tag, self.step, **parts, steps_per_s=rate)
+            out_of_time = bool(s.time_limit) and time.time() - t0 >= s.time_limit and self.step < s.steps
+            if out_of_time or self.step == s.steps or (s.checkpoint_every and self.step % s.checkpoint_every == 0):
+                self.save()
+                if on_checkpoint is not None:
+                    on_checkpoint(self.step)
+            if out_of_time:
+                print(f"{self.tag}: time limit reached at step {self.step} of {s.steps}; run the same command again to resume")
+                return False
+        Path(s.state_path).unlink(missing_ok=True)
+        return True
+
+    def save(self) -> None:
+        """Write the resumable state atomically (module docstring)."""
+        state = {
+            "fingerprint": self.fingerprint,
+            "step": self.step,
+            "params": [p.detach().cpu().clone() for p in self.params],
+            "optimizer": self.opt.state_dict(),
+            "generators": {k: _generator_state(g) for k, g in self.generators.items()},
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+        with atomic_path(Path(self.schedule.state_path)) as tmp:
+            torch.save(state, tmp)
+
+    def _restore(self, state: dict) -> None:
+        if state["fingerprint"] != self.fingerprint:
+            theirs, ours = state["fingerprint"], self.fingerprint
+            diff = ", ".join(f"{k} {theirs[k]!r:.60} there, {ours[k]!r:.60} here" for k in ours if theirs.get(k) != ours[k])
+            raise One4DInputError(
+                f"the checkpoint {self.schedule.state_path} belongs to another run ({diff}); rerun with that run's "
+                "options to resume it, or delete the file to start this one."
+            )
+        with torch.no_grad():
+            for p, saved in zip(self.params, state["params"]):
+                p.copy_(saved.to(p.device, p.dtype))
+        self.opt.load_state_dict(state["optimizer"])
+        for k, g in self.generators.items():
+            _set_generator_state(g, state["generators"][k])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.step = int(state["step"])
+
+
+def _generator_state(g: "np.random.Generator | torch.Generator"):
+    return g.bit_generator.state if isinstance(g, np.random.Generator) else g.get_state()
+
+
+def _set_generator_state(g: "np.random.Generator | torch.Generator", state) -> None:
+    if isinstance(g, np.random.Generator):
+        g.bit_generator.state = state
+    else:
+        g.set_state(state)
+

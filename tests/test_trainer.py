@@ -1,0 +1,62 @@
+"""The shared trainer: a run stopped by its time limit resumes exactly (same batches, noise and updates),
+its checkpoint exists only while a stage is unfinished, and another run's checkpoint is refused."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from one4d.backbone import read_safetensors
+from one4d.cli import main
+from one4d.errors import One4DInputError
+from one4d.training.trainer import Schedule, Trainer
+
+
+def _toy_run(tmp_path, steps: int, time_limit: float = 0.0, lr: float = 1e-2) -> tuple[bool, torch.Tensor]:
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.zeros(4))
+    rng, gen = np.random.default_rng(1), torch.Generator().manual_seed(2)
+    trainer = Trainer([w], Schedule(steps, lr, tmp_path / "toy.state.pt", time_limit=time_limit, warmup=2), {"data": rng, "noise": gen},
+                      tmp_path, "toy")
+
+    def step():
+        target = torch.from_numpy(rng.normal(size=4)).float() + torch.randn(4, generator=gen) + torch.randn(4)
+        loss = (w - target).square().mean()
+        return loss, {"loss": loss.item()}
+
+    return trainer.run(step), w.detach().clone()
+
+
+def test_time_limited_runs_resume_to_the_same_weights(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    done, straight = _toy_run(tmp_path / "a", 6)
+    assert done and not (tmp_path / "a" / "toy.state.pt").exists()  # a finished stage leaves no checkpoint
+    runs = []
+    while not runs or not runs[-1][0]:
+        runs.append(_toy_run(tmp_path / "b", 6, time_limit=1e-9))  # every run stops after one step
+        assert len(runs) <= 6
+    assert len(runs) == 6 and not (tmp_path / "b" / "toy.state.pt").exists()
+    assert torch.equal(runs[-1][1], straight)
+    assert not torch.equal(runs[0][1], straight)
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    assert _toy_run(tmp_path, 6, time_limit=1e-9)[0] is False
+    with pytest.raises(One4DInputError, match="belongs to another run.*lr 0.01 there, 0.02 here.*delete the file"):
+        _toy_run(tmp_path, 6, lr=2e-2)
+
+
+def test_the_base_stage_resumes_exactly_through_the_cli(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for work in (a, b):
+        assert main(["train", "data", "--work", str(work), "--clips", "2"]) == 0
+        assert main(["train", "vae", "--work", str(work), "--vae-steps", "1"]) == 0
+        assert main(["train", "encode", "--work", str(work)]) == 0
+    base = ["train", "base", "--base-steps", "3", "--batch", "2"]
+    assert main([*base, "--work", str(a)]) == 0
+    for _ in range(3):  # stopped by the time limit after every step
+        assert main([*base, "--work", str(b), "--time-limit", "1e-9"]) == 0
+    assert not (b / "base.state.pt").exists()
+    wa, wb = read_safetensors(a / "dit.safetensors"), read_safetensors(b / "dit.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
