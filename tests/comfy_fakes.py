@@ -126,21 +126,26 @@ CORE = {cls.__name__: cls for cls in (LoadImage, LoadVideo, GetVideoComponents, 
 
 
 def embedded_version(prompt: dict, steps: int = 2, refine: int = 10) -> dict:
-    """An API workflow made for the 14B backbone, pointed at the embedded model and its size (17 x 64 x 64).
-
-    Frame indices written for 81 frames are scaled to 17 (0,40,80 -> 0,8,16); steps and camera refinement are
-    cut so the test stays fast.
-    """
+    """An API workflow made for a Wan backbone, pointed at the embedded model and its size (17 x 64 x 64)."""
     from nodes.cache import EMBEDDED
 
-    out = json.loads(json.dumps(prompt))
+    out = small_version(prompt, steps, refine)
     for node in out.values():
         inputs, kind = node["inputs"], node["class_type"]
         if kind == "One4DLoadBackbone":
             inputs.update(dit_name=EMBEDDED, vae_name=EMBEDDED)
         elif kind == "One4DApplyPointmapLoRA":
             inputs["one4d_weights"] = EMBEDDED
-        elif kind == "One4DBuildConditioning":
+    return out
+
+
+def small_version(prompt: dict, steps: int = 2, refine: int = 10) -> dict:
+    """An API workflow cut to 17 x 64 x 64 with the same model files: frame indices written for a longer clip
+    are scaled to 17 frames (0,40,80 -> 0,8,16); steps and camera refinement are cut so the test stays fast."""
+    out = json.loads(json.dumps(prompt))
+    for node in out.values():
+        inputs, kind = node["inputs"], node["class_type"]
+        if kind == "One4DBuildConditioning":
             old = int(inputs["length"])
             spec = str(inputs["frame_indices"]).strip()
             if spec[:1].isdigit():
