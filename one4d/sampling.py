@@ -34,6 +34,7 @@ class SamplerSettings:
     shift: float = WAN_FUN_14B.shift
     scheduler: str = WAN_FUN_14B.scheduler
     seed: int = 0
+    keep_observed: bool = True  # latent frames whose pixel frames were all given follow the given ones (below)
 
     @classmethod
     def for_kind(cls, defaults: ModelDefaults, seed: int = 0) -> "SamplerSettings":
@@ -62,6 +63,25 @@ def initial_noise(channels: int, latent_shape: tuple[int, int, int], seed: int) 
     return torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
 
 
+def observed_latent_frames(cond: Conditioning) -> torch.Tensor | None:
+    """Latent frames all of whose pixel frames were given (the mask is 1 on every channel), or None.
+
+    Decision (the paper leaves it open): after every step, these RGB latent frames are set to the
+    conditioning latents noised to the next sigma with the initial noise, as latent inpainting does; the last
+    step leaves them equal to the conditioning latents, so the given frames come back at the VAE's
+    round-trip quality and the rest of the clip is generated around them. In image mode that is latent
+    frame 0 (the causal VAE encodes frame 0 alone); in video mode every frame."""
+    if cond.mask is None or cond.cond_latents is None:
+        return None
+    known = cond.mask[0].amin(dim=0).flatten(1).amin(dim=1) > 0.5  # [T]
+    return known if bool(known.any()) else None
+
+
+def noised(x0: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``x_sigma = (1 - sigma) x0 + sigma noise`` (the flow's forward process)."""
+    return (1 - sigma) * x0 + sigma * noise
+
+
 def sample(
     model: One4DModel,
     cond: Conditioning,
@@ -80,6 +100,7 @@ def sample(
     x = torch.cat([rgb, xyz]).to(device)
     sched = make_scheduler(settings.scheduler, settings.shift)
     sched.set_timesteps(settings.steps, device=device)
+    keep = observed_latent_frames(cond) if settings.keep_observed else None
     guided = settings.guidance != 1.0
     ctx = cond.context
     if guided:
@@ -105,6 +126,8 @@ def sample(
         v = torch.cat([v_rgb, v_xyz])
         sigma = float(t) / 1000.0
         x = sched.step(v, t, x, return_dict=False)[0]
+        if keep is not None:
+            x[:1, :, keep] = noised(cond.cond_latents[:, :, keep].to(device), rgb[:, :, keep].to(device), float(sched.sigmas[i + 1]))
         if callback is not None:
             callback(i + 1, total, (x[:1] if i + 1 == total else (inp[:1].float() - sigma * v[:1])).cpu())
     return x[:1].float(), x[1:].float()
