@@ -8,7 +8,17 @@ A model folder holds its weight files and a ``model.json`` that says what they a
 
 ``kind`` names the sampling defaults (:mod:`one4d.defaults`); each component file carries its own
 diffusers config in its safetensors metadata (``config``), so the folder builds its models without any
-other file. The shipped embedded model is the folder ``one4d/assets/embedded`` (spec ``"embedded"``); the
+other file. A folder may also name real Wan2.1 files, by absolute path or relative to the folder, as
+ComfyUI keeps them (single-file DiT in any supported key style, dtype or GGUF; the Wan 2.1 VAE), with the
+umT5 text encoder (:mod:`one4d.umt5`); ``dtype`` sets the DiT's compute dtype (default bf16)::
+
+    {"format": "one4d-model", "version": 1, "kind": "wan2.1-fun-1.3b", "dtype": "bf16",
+     "files": {"dit": "/models/diffusion_models/wan2.1_fun_inp_1.3b_bf16.safetensors",
+               "vae": "/models/vae/wan_2.1_vae.safetensors", "one4d": "one4d_1.3b.safetensors"},
+     "text_encoder": {"type": "umt5", "weights": "/models/text_encoders/umt5_xxl_fp16.safetensors",
+                      "tokenizer": "umt5-xxl-tokenizer"}}
+
+The same folder serves ``one4d run``, ``one4d eval`` and ``one4d train``. The shipped embedded model is the folder ``one4d/assets/embedded`` (spec ``"embedded"``); the
 ``--work`` folder of ``one4d train`` is another. A folder without ``model.json`` (written by earlier
 versions of the trainer) is read with the embedded layout above.
 """
@@ -23,11 +33,12 @@ import torch
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
 from safetensors.torch import save_file
 
-from .backbone import DitVariant, LatentGeometry, build_dit, build_vae, read_safetensors, vae_geometry
+from .backbone import VAE_PRESETS, WAN21, DitVariant, LatentGeometry, build_dit, build_vae, load_dit, load_vae, read_safetensors, vae_geometry
 from .defaults import ModelDefaults, defaults_for
 from .errors import One4DInputError
 from .export.atomic import atomic_path
 from .text import HashTextEncoder
+from .umt5 import UMT5TextEncoder
 from .weights import read_metadata
 
 EMBEDDED_DIR = Path(__file__).parent / "assets" / "embedded"
@@ -58,6 +69,14 @@ def read_component_config(path: Path) -> dict:
     if "config" not in meta:
         raise One4DInputError(f"'{Path(path).name}' has no config metadata; it is not a component of a One4D model folder.")
     return json.loads(meta["config"])
+
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def is_component(path: Path) -> bool:
+    """Whether a file is a component written by this pack (config in its metadata), not a real Wan file."""
+    return Path(path).suffix == ".safetensors" and "config" in read_metadata(path)
 
 
 def load_vae_component(path: Path) -> AutoencoderKLWan:
@@ -126,21 +145,43 @@ class ModelFolder:
 
     @property
     def geometry(self) -> LatentGeometry:
-        """Latent channels, strides and patch of the folder's VAE + DiT, read from their configs (no weights loaded)."""
-        patch = int(read_component_config(self.file("dit"))["patch_size"][1])
-        return vae_geometry(read_component_config(self.file("vae")), patch)
+        """Latent channels, strides and patch of the folder's VAE + DiT, read from their configs (no weights
+        loaded; real Wan files have Wan's)."""
+        dit, vae = self.file("dit"), self.file("vae")
+        patch = int(read_component_config(dit)["patch_size"][1]) if is_component(dit) else WAN21.patch
+        return vae_geometry(read_component_config(vae) if is_component(vae) else VAE_PRESETS["wan2.1-vae"], patch)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Compute dtype of a real Wan DiT (``dtype`` in model.json; components load as stored)."""
+        name = self.layout.get("dtype", "bf16")
+        if name not in DTYPES:
+            raise One4DInputError(f"dtype '{name}' in {self.path / MODEL_FILE} is unknown; use one of {', '.join(DTYPES)}.")
+        return DTYPES[name]
 
     def load_vae(self) -> AutoencoderKLWan:
         """The folder's VAE (with its latent statistics), frozen, in eval mode."""
-        return load_vae_component(self.file("vae"))
+        path = self.file("vae")
+        return load_vae_component(path) if is_component(path) else load_vae(path)
 
     def load_dit(self) -> tuple[WanTransformer3DModel, DitVariant]:
         """The folder's base DiT, frozen, in eval mode, with its variant."""
-        return load_dit_component(self.file("dit"), self.kind)
+        path = self.file("dit")
+        return load_dit_component(path, self.kind) if is_component(path) else load_dit(path, self.dtype)
 
-    def text_encoder(self, variant: DitVariant) -> HashTextEncoder:
+    def text_encoder(self, variant: DitVariant) -> HashTextEncoder | UMT5TextEncoder:
         """The folder's built-in text encoder for a DiT of this variant's text width."""
         spec = self.layout["text_encoder"]
-        if spec.get("type") != "hash":
-            raise One4DInputError(f"text encoder type '{spec.get('type')}' in {self.path / MODEL_FILE} is unknown; use 'hash'.")
-        return HashTextEncoder(int(variant.config["text_dim"]), int(spec["length"]))
+        kind = spec.get("type")
+        if kind == "hash":
+            return HashTextEncoder(int(variant.config["text_dim"]), int(spec["length"]))
+        if kind == "umt5":
+            if not {"weights", "tokenizer"} <= spec.keys():
+                raise One4DInputError(f"the umt5 text encoder in {self.path / MODEL_FILE} needs 'weights' (the umT5-XXL "
+                                      "safetensors file) and 'tokenizer' (its tokenizer folder).")
+            encoder = UMT5TextEncoder(self.path / spec["weights"], self.path / spec["tokenizer"])
+            if encoder.dim != variant.config["text_dim"]:
+                raise One4DInputError(f"the umT5 file is {encoder.dim} wide but the DiT reads {variant.config['text_dim']}-wide text; "
+                                      "use the umT5-XXL file that goes with Wan2.1.")
+            return encoder
+        raise One4DInputError(f"text encoder type '{kind}' in {self.path / MODEL_FILE} is unknown; use 'hash' or 'umt5'.")

@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "one4d.sampling": CORE,
     "one4d.text": CORE,
     "one4d.umc": CORE,
+    "one4d.umt5": CORE,
     "one4d.weights": CORE,
     "one4d.assets": CORE,
     "one4d.evaluation": EVALUATION,

@@ -55,7 +55,8 @@ def test_layout_names_the_files_and_kind(tmp_path):
     ("missing-file", "missing: one4d.safetensors.*--work folder"),
     ("not-a-folder", "is not 'embedded' nor a folder"),
     ("other-format", "is not a One4D model description"),
-    ("text-encoder", "text encoder type 'umt5' .* is unknown"),
+    ("text-encoder", "text encoder type 'clip' .* is unknown; use 'hash' or 'umt5'"),
+    ("umt5-without-files", "umt5 text encoder .* needs 'weights'.*'tokenizer'"),
 ])
 def test_bad_folders_are_named_with_the_fix(tmp_path, problem, match):
     folder = _copy_embedded(tmp_path / "m")
@@ -65,6 +66,8 @@ def test_bad_folders_are_named_with_the_fix(tmp_path, problem, match):
         folder = folder / "dit.safetensors"
     elif problem == "other-format":
         write_model_config(folder, {**EMBEDDED_LAYOUT, "format": "comfy"})
+    elif problem == "text-encoder":
+        write_model_config(folder, {**EMBEDDED_LAYOUT, "text_encoder": {"type": "clip"}})
     else:
         write_model_config(folder, {**EMBEDDED_LAYOUT, "text_encoder": {"type": "umt5"}})
     with pytest.raises(One4DInputError, match=match):
