@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
 transformers = pytest.importorskip("transformers", reason="the umT5 encoder needs transformers: pip install 'comfyui-one4d[train]'")
+from ckpt_factory import original_state_dict  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers, processors  # noqa: E402
 
-from ckpt_factory import original_state_dict  # noqa: E402
-from one4d.backbone import build_dit, build_vae, dit_config  # noqa: E402
+from one4d.backbone import build_dit, build_vae, dit_config, load_dit  # noqa: E402
+from one4d.cli import main  # noqa: E402
 from one4d.dlc import DLCConfig, One4DModel  # noqa: E402
 from one4d.errors import One4DInputError  # noqa: E402
 from one4d.models import ModelFolder  # noqa: E402
@@ -85,8 +88,6 @@ def _wan_folder(tmp_path, width=32):
     _tokenizer(files / "tok")
     folder = tmp_path / "model"
     folder.mkdir()
-    from one4d.backbone import load_dit
-
     loaded, variant = load_dit(files / "wan_tiny_inp.safetensors", torch.float32)
     save_one4d(One4DModel(loaded, variant, DLCConfig(rank=4)), folder / "one4d.safetensors")
     (folder / "model.json").write_text(json.dumps({
@@ -113,3 +114,13 @@ def test_a_umt5_of_another_width_is_refused(tmp_path):
     folder = ModelFolder.open(_wan_folder(tmp_path, width=40))
     with pytest.raises(One4DInputError, match="40 wide but the DiT reads 32-wide"):
         One4DPipeline.from_folder(folder)
+
+
+def test_one4d_run_takes_the_real_layout_folder(tmp_path):
+    folder = _wan_folder(tmp_path)
+    image = tmp_path / "in.png"
+    cv2.imwrite(str(image), (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8))
+    out = tmp_path / "out"
+    assert main(["run", "--model", str(folder), "--image", str(image), "--text", "a red room", "--width", "32", "--height", "32",
+                 "--length", "5", "--steps", "2", "--out", str(out)]) == 0
+    assert (out / "rgb.mp4").is_file() and (out / "cameras.json").is_file()

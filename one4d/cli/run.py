@@ -105,7 +105,7 @@ def gather_inputs(args: argparse.Namespace, defaults: ModelDefaults, height: int
 def run(args: argparse.Namespace) -> int:
     folder = ModelFolder.open(args.model)  # a wrong --model fails before the inputs are read
     defaults = folder.defaults
-    height, width = defaults.height, defaults.width
+    height, width = args.height or defaults.height, args.width or defaults.width
     window = args.window or defaults.frames
     overlap = defaults.overlap if args.overlap is None else args.overlap
     settings = sampling_settings(args, defaults)
@@ -142,10 +142,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", default="", help="prompt (the embedded model knows words like 'red sphere', 'checkered room')")
     p.add_argument("--negative", default="", help="negative prompt")
     p.add_argument("--model", default="embedded",
-                   help="'embedded' (the shipped CPU model) or a model folder, e.g. a `one4d train` --work folder; "
-                        "real Wan checkpoints run through the ComfyUI nodes")
+                   help="'embedded' (the shipped CPU model) or a model folder: a `one4d train` --work folder, or one whose "
+                        "model.json names real Wan2.1 files and the umT5 encoder (docs/model.md)")
     p.add_argument("--out", default="out", help="output folder")
     add_sampling_options(p)
+    p.add_argument("--width", type=int, default=None, help="frame width (default: the model's, 64 embedded / 832 Wan)")
+    p.add_argument("--height", type=int, default=None, help="frame height (default: the model's, 64 embedded / 480 Wan)")
     p.add_argument("--length", type=int, default=None,
                    help="frames to generate (default: the model window; longer clips run window by window)")
     p.add_argument("--window", type=int, default=None, help="frames per model window, 4k+1 (default: the model's, 17 embedded / 81 Wan)")
