@@ -156,7 +156,8 @@ def serve_widget_page(view_root: str | os.PathLike, repo_root: str | os.PathLike
 
     URL layout: ``/widget_page.html`` (tests/web), ``/scripts/*`` (the frontend stand-ins in
     tests/web/stubs/scripts), ``/extensions/ComfyUI-One4D/*`` (the pack's web/ folder, as ComfyUI
-    serves WEB_DIRECTORY), ``/api/view?filename=&subfolder=&type=`` (files under
+    serves WEB_DIRECTORY), ``/page-three/*`` (tests/web's npm three.js, for the test pages that
+    provide their own copy), ``/api/view?filename=&subfolder=&type=`` (files under
     ``view_root/<type>/<subfolder>/``). The server stops when the block ends.
     """
     repo = Path(repo_root)
@@ -165,6 +166,8 @@ def serve_widget_page(view_root: str | os.PathLike, repo_root: str | os.PathLike
     server.routes = {  # type: ignore[attr-defined]
         f"/extensions/{PACK_NAME}/": repo / "web",
         "/scripts/": repo / "tests" / "web" / "stubs" / "scripts",
+        # a page's own three.js (tests/web's npm copy), for the pages that expose one
+        "/page-three/": repo / "tests" / "web" / "node_modules" / "three",
     }
     server.pages = {"/widget_page.html": repo / "tests" / "web" / "widget_page.html"}  # type: ignore[attr-defined]
     server.view_root = os.fspath(view_root)  # type: ignore[attr-defined]

@@ -2,10 +2,11 @@
 //
 //   node widget_check.mjs <base-url> <out-dir>
 //
-// The page (served by one4d.bench_preview.serve_widget_page) has these payloads under /api/view:
-// temp/one4d/fixture.o4dp (the demo scene), temp/one4d/corrupt.o4dp (not a payload); a missing
-// file gives HTTP 404. Screenshots of the viewer's stage go to <out-dir>/*.png and everything
-// else to <out-dir>/results.json; tests/test_web_widget.py makes the assertions.
+// The page (served by one4d.bench.preview.serve_widget_page) has these payloads under /api/view:
+// temp/one4d/fixture.o4dp (the demo scene), temp/one4d/dim.o4dp (the same scene with dark colours),
+// temp/one4d/sparse.o4dp (the demo scene with a quarter of its points), temp/one4d/corrupt.o4dp (not a payload); a missing file gives HTTP 404. Screenshots of the viewer's
+// stage go to <out-dir>/*.png and everything else to <out-dir>/results.json;
+// tests/test_web_widget.py makes the assertions.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { launch } from "./browser.mjs";
@@ -16,6 +17,8 @@ if (!baseUrl || !outDir) {
   process.exit(2);
 }
 const FIXTURE = { filename: "fixture.o4dp", subfolder: "one4d", type: "temp" };
+const DIM = { filename: "dim.o4dp", subfolder: "one4d", type: "temp" };
+const SPARSE = { filename: "sparse.o4dp", subfolder: "one4d", type: "temp" };
 const STEP_TIMEOUT = 20_000;
 
 const browser = await launch({ width: 700, height: 640 });
@@ -36,6 +39,15 @@ async function waitRendered(since) {
 }
 
 const renders = () => page.evaluate(() => Number(document.querySelector(".one4d-preview")?.dataset.renders || 0));
+
+/** Creates a fresh node of `type`, shows the payload `entry` in it and waits until it has drawn. */
+async function showIn(type, entry) {
+  await page.evaluate((t) => window.harness.create(t), type);
+  const before = await renders();
+  await page.evaluate((e) => window.harness.execute({ one4d_preview: [e] }), entry);
+  await waitState("ready");
+  await waitRendered(before);
+}
 const dataset = () => page.evaluate(() => ({ ...document.querySelector(".one4d-preview").dataset }));
 const statusText = () => page.evaluate(() => document.querySelector(".one4d-status").textContent);
 const shot = (name) => page.locator(".one4d-stage").screenshot({ path: join(outDir, `${name}.png`) });
@@ -93,8 +105,9 @@ try {
   await page.locator(".one4d-size").fill("5");
   await waitRendered(before);
   await shot("size5");
+  results.steps.size5 = await dataset();
   before = await renders();
-  await page.locator(".one4d-size").fill("2");
+  await page.locator(".one4d-size").fill(results.steps.lastFrame.pointSize);  // the automatic size, now by hand
   await waitRendered(before);
 
   // Point budget: a smaller uniform subsample.
@@ -177,6 +190,62 @@ try {
     window.harness.create("SomeOtherNode");
     return document.querySelectorAll(".one4d-canvas").length;
   });
+
+  // Readable defaults: dark colours get a light background; the background can be set by hand.
+  phases.push(mark("readability"));
+  await showIn("One4DPreview4D", DIM);
+  results.steps.dim = await dataset();
+  await shot("rgb_dim");
+  before = await renders();
+  await page.locator(".one4d-background").selectOption("dark");
+  await waitRendered(before);
+  results.steps.dimDark = await dataset();
+  await shot("rgb_dim_dark_background");
+  await page.locator(".one4d-background").selectOption("auto");
+  results.steps.dimAuto = await dataset();
+
+  // Few points (like the embedded model's 64 x 64 frames): the automatic size grows with the spacing.
+  await showIn("One4DPreview4D", SPARSE);
+  results.steps.sparse = await dataset();
+  await shot("rgb_sparse");
+
+  // Layout: a new Save 4D node (its nine widgets above the viewer), sized the way the frontend
+  // sizes DOM widgets, at 100% and 125% canvas zoom, then narrow.
+  phases.push(mark("layout"));
+  await page.setViewportSize({ width: 900, height: 900 });  // room for the node at 125%
+  await showIn("One4DSave4D", FIXTURE);
+  results.steps.layout = {};
+  for (const zoom of [1, 1.25]) {
+    await page.evaluate((z) => window.harness.zoom(z), zoom);
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    results.steps.layout[String(zoom)] = await page.evaluate(() => window.harness.layout());
+  }
+  const node125 = results.steps.layout["1.25"].node;
+  await page.screenshot({ path: join(outDir, "save_node_zoom125.png"),
+    clip: { x: 0, y: 0, width: Math.min(900, node125.x + node125.width + 8), height: Math.min(900, node125.y + node125.height + 8) } });
+  await page.evaluate(() => window.harness.zoom(1));
+  before = await renders();
+  await page.evaluate(() => window.harness.resize(300, 0));  // as narrow as a user may drag it; the height grows to the minimum
+  await waitRendered(before);
+  results.steps.layout.narrow = await page.evaluate(() => window.harness.layout());
+  const narrow = results.steps.layout.narrow.node;
+  await page.screenshot({ path: join(outDir, "save_node_narrow.png"),
+    clip: { x: 0, y: 0, width: narrow.x + narrow.width + 8, height: Math.min(900, narrow.y + narrow.height + 8) } });
+
+  // Pages that expose their own three.js: the widget uses that copy (no second copy, no warning).
+  results.steps.pageThree = {};
+  for (const mode of ["importmap", "global"]) {
+    phases.push(mark(`three-${mode}`));
+    await page.goto(`${baseUrl}/widget_page.html?three=${mode}`, { waitUntil: "load" });
+    await page.waitForFunction(() => window.harness, null, { timeout: STEP_TIMEOUT });
+    await page.evaluate(() => window.harness.ready);
+    await showIn("One4DPreview4D", FIXTURE);
+    results.steps.pageThree[mode] = {
+      ...(await dataset()),
+      pageRevision: await page.evaluate(() => String(window.__THREE__ ?? "")),
+    };
+    await shot(`three_${mode}`);
+  }
   results.ok = true;
 } catch (err) {
   results.ok = false;

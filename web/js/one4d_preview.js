@@ -37,11 +37,15 @@ function loadModules() {
   return modulesPromise;
 }
 
+// Layout: the widget fills the element the frontend sizes for it (node height minus the other
+// widgets), whatever the canvas zoom; the control bar keeps its natural height (its rows wrap on
+// narrow nodes) and the stage takes what is left, so the controls are never cut off. Nothing in it
+// has a minimum height of its own: getMinHeight asks the node for room instead.
 const STYLE = `
-.one4d-preview { display: flex; flex-direction: column; width: 100%; height: 100%; min-height: ${MIN_HEIGHT}px;
+.one4d-preview { display: flex; flex-direction: column; width: 100%; height: 100%; min-height: 0; overflow: hidden;
   box-sizing: border-box; font: 11px/1.3 sans-serif; color: var(--input-text, #ddd); }
-.one4d-stage { position: relative; flex: 1 1 auto; min-height: 0; overflow: hidden; border-radius: 4px;
-  background: #1b1b1f; }
+.one4d-stage { position: relative; flex: 1 1 0; min-height: 0; overflow: hidden; border-radius: 4px;
+  background: #1b1b1f; color: #ddd; }
 .one4d-canvas { position: absolute; inset: 0; width: 100%; height: 100%; display: block; touch-action: none; }
 .one4d-status { position: absolute; inset: 0; display: flex; flex-direction: column; align-items: center;
   justify-content: center; gap: 8px; padding: 12px; text-align: center; pointer-events: none; }
@@ -50,14 +54,15 @@ const STYLE = `
 .one4d-progress { width: 60%; height: 4px; background: rgba(255, 255, 255, 0.15); border-radius: 2px; overflow: hidden; }
 .one4d-progress > div { height: 100%; width: 0%; background: #7f9cf5; }
 .one4d-progress[hidden] { display: none; }
-.one4d-controls { display: flex; flex-direction: column; gap: 3px; padding-top: 4px; }
-.one4d-row { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 8px; }
-.one4d-row .one4d-frame { flex: 1 1 120px; min-width: 60px; }
+.one4d-controls { flex: none; display: flex; flex-direction: column; gap: 3px; padding-top: 4px; }
+.one4d-row { display: flex; flex-wrap: wrap; align-items: center; gap: 3px 6px; min-width: 0; }
+.one4d-row .one4d-frame { flex: 1 1 80px; min-width: 40px; margin: 0; }
 .one4d-field { display: inline-flex; align-items: center; gap: 3px; white-space: nowrap; }
-.one4d-controls input, .one4d-controls select, .one4d-controls button { font: inherit; color: inherit;
+.one4d-controls input, .one4d-controls select, .one4d-controls button { font: inherit; color: inherit; margin: 0;
   background: var(--comfy-input-bg, #222); border: 1px solid var(--border-color, #444); border-radius: 3px; }
-.one4d-controls input[type="number"] { width: 3.2em; }
-.one4d-controls input.one4d-size { width: 56px; }
+.one4d-controls input[type="checkbox"] { margin: 0; }
+.one4d-controls input[type="number"] { width: 3em; }
+.one4d-controls input.one4d-size { width: 48px; }
 .one4d-controls button { padding: 1px 7px; cursor: pointer; }
 `;
 

@@ -9,7 +9,7 @@ import {
 	Plane,
 	Ray,
 	MathUtils
-} from './three.module.mjs';
+} from '../../js/one4d_three.mjs';
 
 /**
  * Fires when the camera has been transformed by the controls.
