@@ -11,6 +11,7 @@ import torch
 from diffusers import AutoencoderKLWan
 
 from .backbone import LatentGeometry, vae_geometry
+from .progress import per_call
 
 
 class VideoCodec:
@@ -43,9 +44,10 @@ class VideoCodec:
         return (z - self._mean.to(z.device)) / self._std.to(z.device)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Normalized latents -> video in [-1, 1] (float32, clamped)."""
+        """Normalized latents -> video in [-1, 1] (float32, clamped); cancellable and reported per latent frame."""
         z = latents.float() * self._std.to(latents.device) + self._mean.to(latents.device)
-        video = self.vae.decode(z.to(self.device, self.dtype)).sample
+        with per_call(self.vae.decoder, "decoding", int(latents.shape[2])):  # diffusers decodes frame by frame
+            video = self.vae.decode(z.to(self.device, self.dtype)).sample
         return video.float().clamp(-1, 1)
 
     def decode_video(self, latents: torch.Tensor) -> np.ndarray:

@@ -16,13 +16,10 @@ from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
 
 from .defaults import SCHEDULERS, WAN_FUN_14B, ModelDefaults
 from .dlc import One4DModel
-from .errors import One4DInputError
+from .errors import One4DInputError, One4DInterrupted
+from .progress import cancelled
 from .request import check_sampling
 from .umc import Conditioning
-
-
-class One4DInterrupted(RuntimeError):
-    """Sampling was stopped between steps by the caller's interrupt check."""
 
 
 @dataclass
@@ -111,8 +108,9 @@ def sample(
     mask, cond_lat, clip = rep(cond.mask), rep(cond.cond_latents), rep(cond.clip_context)
     ctx = ctx.to(device, dtype)
     total = len(sched.timesteps)
+    stop = should_stop or cancelled  # the caller's check, else the installed progress hook's (one4d.progress)
     for i, t in enumerate(sched.timesteps):
-        if should_stop is not None and should_stop():
+        if stop():
             raise One4DInterrupted(f"sampling stopped by the user after {i} of {total} steps")
         inp = x.to(dtype)
         rgb_in = inp[:1].expand(n, *inp.shape[1:])

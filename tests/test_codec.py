@@ -89,10 +89,11 @@ class _LoudVAE(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.gain = torch.nn.Parameter(torch.tensor(4.0))
+        self.decoder = torch.nn.Identity()  # the codec hooks the VAE's decoder (cancel and progress per frame)
         self.config = SimpleNamespace(latents_mean=[0.0] * 16, latents_std=[1.0] * 16)
 
     def decode(self, z):
-        return SimpleNamespace(sample=self.gain * z[:, :3])
+        return SimpleNamespace(sample=self.gain * self.decoder(z[:, :3]))
 
 
 def test_decode_clamps_to_unit_range():

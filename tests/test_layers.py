@@ -1,7 +1,7 @@
 """Import direction: each layer of the library imports only layers below it, and the nodes use only public
 library names. Every import counts, at module level or inside a function (parsed, not executed).
 
-Layers, bottom to top (docs/architecture.md): foundation (errors, defaults, pointmap) < geometry <
+Layers, bottom to top (docs/architecture.md): foundation (errors, defaults, pointmap, progress) < geometry <
 export, data < core (backbone, dlc, umc, codec, sampling, weights, models, pipeline, ...) < evaluation <
 training (with the embedded recipe) < bench < cli. The nodes stand on the core and below.
 """
@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "one4d.errors": FOUNDATION,
     "one4d.defaults": FOUNDATION,
     "one4d.pointmap": FOUNDATION,
+    "one4d.progress": FOUNDATION,
     "one4d.geometry": GEOMETRY,
     "one4d.export": IO,
     "one4d.data": IO,

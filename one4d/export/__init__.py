@@ -3,7 +3,9 @@
 Every writer states its coordinate convention (module docstrings; summary in docs/geometry.md) and
 converts explicitly from the library's: world = camera of frame 0, OpenCV axes (x right, y down,
 z forward), ``K [F,3,3]`` pixels, ``c2w [F,4,4]`` OpenCV camera-to-world. Files are written to a
-temporary name in the target folder and renamed into place, so a crash never leaves a half file.
+temporary name in the target folder and renamed into place (folders of files: staged beside the target
+and moved in together), so a crash never leaves a half file. Writers check for a cancel
+(:mod:`one4d.progress`) per frame or piece and before each rename; a cancelled export leaves nothing.
 
 Public API::
 

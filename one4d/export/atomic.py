@@ -4,7 +4,10 @@ Every exporter writes to a hidden temporary name in the destination folder (same
 extension so codecs that dispatch on it still work) and renames it over the target with
 :func:`os.replace`, which is atomic; on any error the temporary file is removed and the old file, if any,
 is untouched. A set of files that belong together is written into a hidden staging folder and moved
-into place only when every file was written (:func:`staged_folder`).
+into place only when every file was written (:func:`atomic_folder`).
+
+A cancel (:mod:`one4d.progress`) seen before a file or folder is moved into place raises
+:class:`one4d.errors.One4DInterrupted` and removes what was staged, so an interrupted export leaves nothing.
 """
 from __future__ import annotations
 
@@ -13,9 +16,10 @@ import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 from ..errors import One4DInputError
+from ..progress import check_cancelled
 
 
 def prepare_path(path: str | os.PathLike, suffix: str | None = None) -> Path:
@@ -41,6 +45,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = final.with_name(f".{final.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{final.suffix}")
     try:
         yield tmp
+        check_cancelled(f"writing {final.name}")
         os.replace(tmp, final)
     except BaseException:
         try:
@@ -60,20 +65,23 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
 
 
 @contextmanager
-def staged_folder(out: str | os.PathLike, names: Sequence[str]) -> Iterator[Path]:
-    """Yield a hidden staging folder inside ``out``; on success the files ``names`` written there replace
-    those in ``out`` together, and on any error nothing in ``out`` changes. The stage is always removed."""
+def atomic_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield a hidden staging folder beside ``out``; on success its files appear in ``out`` together (a new
+    ``out`` is one rename; an existing one gets each file replaced), on any error ``out`` is unchanged (and
+    not created). The stage is always removed."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stage = out / f".staging-{uuid.uuid4().hex[:8]}"
+    if out.exists() and not out.is_dir():
+        raise One4DInputError(f"{str(out)!r} is a file; pass a folder path for this export.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = out.with_name(f".{out.name}.staging-{uuid.uuid4().hex[:8]}")
     stage.mkdir()
     try:
         yield stage
-        missing = [n for n in names if not (stage / n).is_file()]
-        if missing:
-            raise RuntimeError(f"staged output is incomplete (missing {', '.join(missing)})")
-        for name in names:
-            os.replace(stage / name, out / name)
+        check_cancelled(f"writing {out.name}")
+        if out.is_dir():
+            for item in sorted(stage.iterdir()):
+                os.replace(item, out / item.name)
+        else:
+            os.replace(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-

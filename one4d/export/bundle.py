@@ -6,11 +6,14 @@ axes), ``colors [F,H,W,3]`` uint8, ``depth [F,H,W]`` float32 z-depth, ``valid [F
 the pointmap normalization parameters, so the [-1, 1] model space can be restored), ``convention`` (a
 sentence). No object arrays: it loads with ``np.load(path)`` and ``allow_pickle=False``. Uncompressed by
 default (writing 17.8M points compressed takes tens of seconds); ``compress=True`` trades time for size.
+The file is what ``np.savez`` writes, but written one frame at a time with a cancellation check before each
+(:mod:`one4d.progress`), so a cancelled export of a long clip stops within a frame and leaves no file.
 """
 from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -18,6 +21,7 @@ import numpy as np
 
 from ..errors import One4DInputError
 from ..geometry.inputs import as_colors, as_float_array, as_intrinsics, as_mask, as_poses
+from ..progress import check_cancelled, track
 from .atomic import atomic_path, prepare_path
 
 CONVENTION = (
@@ -77,9 +81,24 @@ def export_npz(
             raise One4DInputError(f"normalization must be JSON-serializable numbers/lists/dicts ({exc}).") from exc
     path = prepare_path(path, ".npz")
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:  # a file object keeps numpy from appending another .npz
-            (np.savez_compressed if compress else np.savez)(fh, **arrays)
+        _write_npz(tmp, arrays, compress, f"writing {path.name}")
     return path
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray], compress: bool, stage: str) -> None:
+    """``np.savez`` (one ``.npy`` member per array, zip64) frame by frame, checking for a cancel before each."""
+    mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", compression=mode, allowZip64=True) as zf:
+        for name, array in track(stage, list(arrays.items())):
+            with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                if array.ndim == 0:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
+                    continue
+                array = np.ascontiguousarray(array)
+                np.lib.format.write_array_header_1_0(member, np.lib.format.header_data_from_array_1_0(array))
+                for frame in array:
+                    check_cancelled(stage)
+                    member.write(frame.tobytes())
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, Any]:

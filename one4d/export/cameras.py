@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import One4DInputError
 from ..geometry.inputs import as_intrinsics, as_poses
-from .atomic import prepare_path, write_bytes_atomic
+from .atomic import atomic_folder, prepare_path, write_bytes_atomic
 from .pointcloud import collect_points, voxel_subsample
 
 G = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV <-> OpenGL axes (also OpenCV world -> glTF world)
@@ -126,14 +126,11 @@ def export_colmap(
     max_points: int | None = 100_000,
     image_names: Sequence[str] | None = None,
 ) -> list[Path]:
-    """Write a COLMAP text model (cameras.txt, images.txt, points3D.txt) into ``folder``."""
+    """Write a COLMAP text model (cameras.txt, images.txt, points3D.txt) into ``folder``, the three together."""
     Km, P = _checked(K, c2w, width, height)
     F = P.shape[0]
     names = _names(image_names, F)
     out = Path(folder)
-    if out.exists() and not out.is_dir():
-        raise One4DInputError(f"{str(folder)!r} is a file; pass a folder for the COLMAP model.")
-    out.mkdir(parents=True, exist_ok=True)
 
     shared = bool(np.allclose(Km, Km[:1], rtol=1e-7, atol=1e-9))
     cams = Km[:1] if shared else Km
@@ -176,7 +173,8 @@ def export_colmap(
         lines.append("# Number of points: 0, mean track length: 0")
     pts_txt = "\n".join(lines) + "\n"
 
-    paths = [out / "cameras.txt", out / "images.txt", out / "points3D.txt"]
-    for p, txt in zip(paths, (cam_txt, img_txt, pts_txt)):
-        write_bytes_atomic(prepare_path(p), txt.encode())
-    return paths
+    files = {"cameras.txt": cam_txt, "images.txt": img_txt, "points3D.txt": pts_txt}
+    with atomic_folder(out) as stage:
+        for name, txt in files.items():
+            write_bytes_atomic(stage / name, txt.encode())
+    return [out / name for name in files]

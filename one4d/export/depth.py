@@ -30,7 +30,8 @@ import numpy as np
 
 from ..errors import One4DInputError
 from ..geometry.inputs import as_float_array, as_mask
-from .atomic import atomic_path, prepare_path, write_bytes_atomic
+from ..progress import track
+from .atomic import atomic_folder, atomic_path, prepare_path, write_bytes_atomic
 
 PNG_TEXT_KEY = "one4d"
 MAX_CODE = 65000
@@ -105,24 +106,21 @@ def export_depth_png(path: str | os.PathLike, depth: Any, valid: Any = None, sca
 def export_depth_pngs(
     folder: str | os.PathLike, depth: Any, valid: Any = None, scale: float | None = None, prefix: str = "depth_"
 ) -> tuple[list[Path], float]:
-    """Write a depth sequence ``[F, H, W]`` with one shared scale, plus ``depth_scale.json``."""
+    """Write a depth sequence ``[F, H, W]`` with one shared scale, plus ``depth_scale.json``; the folder's files
+    appear together, or not at all (cancel or error)."""
     d, ok = _depth_array(depth, valid, 3)
     scale = depth_scale_for(d, ok) if scale is None else float(scale)
     if not scale > 0:
         raise One4DInputError(f"scale={scale}; pass a positive depth scale (units per count).")
     out = Path(folder)
-    if out.exists() and not out.is_dir():
-        raise One4DInputError(f"{str(folder)!r} is a file; pass a folder for the depth PNG sequence.")
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(d.shape[0]):
-        meta = _meta(scale, {"frame": i})
-        p = out / f"{prefix}{i:05d}.png"
-        write_bytes_atomic(p, _png_with_text(_encode(d[i], ok[i], scale), json.dumps(meta)))
-        paths.append(p)
-    side = _meta(scale, {"frames": d.shape[0], "files": [p.name for p in paths]})
-    write_bytes_atomic(out / "depth_scale.json", json.dumps(side, indent=2).encode())
-    return paths, scale
+    names = [f"{prefix}{i:05d}.png" for i in range(d.shape[0])]
+    with atomic_folder(out) as stage:
+        for i in track("writing depth PNGs", range(d.shape[0])):
+            meta = _meta(scale, {"frame": i})
+            write_bytes_atomic(stage / names[i], _png_with_text(_encode(d[i], ok[i], scale), json.dumps(meta)))
+        side = _meta(scale, {"frames": d.shape[0], "files": names})
+        write_bytes_atomic(stage / "depth_scale.json", json.dumps(side, indent=2).encode())
+    return [out / n for n in names], scale
 
 
 def read_png_text(path: str | os.PathLike) -> dict[str, str]:

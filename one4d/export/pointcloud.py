@@ -26,13 +26,15 @@ import numpy as np
 
 from ..errors import One4DInputError
 from ..geometry.inputs import as_colors, as_float_array, as_mask
-from .atomic import atomic_path, prepare_path
+from ..progress import check_cancelled, chunks, track
+from .atomic import atomic_folder, atomic_path, prepare_path
 
 PLY_CONVENTION = "world = camera of frame 0, OpenCV axes (x right, y down, z forward), pointmap units"
 PLY_DTYPE = np.dtype(
     [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
 )
 DEFAULT_GRAY = 180
+POINTS_PER_PIECE = 1 << 20  # PLY vertices written between two cancellation checks (15 MiB)
 
 
 def collect_points(
@@ -111,7 +113,8 @@ def voxel_subsample(
 
 
 def write_ply(path: str | os.PathLike, xyz: np.ndarray, rgb: np.ndarray, comments: Sequence[str] = ()) -> Path:
-    """Write ``xyz [N, 3]`` float32 + ``rgb [N, 3]`` uint8 as a binary little-endian PLY, atomically."""
+    """Write ``xyz [N, 3]`` float32 + ``rgb [N, 3]`` uint8 as a binary little-endian PLY, atomically, in pieces
+    of :data:`POINTS_PER_PIECE` vertices with a cancellation check before each."""
     path = prepare_path(path, ".ply")
     n = int(xyz.shape[0])
     if xyz.shape != (n, 3) or rgb.shape != (n, 3):
@@ -132,7 +135,9 @@ def write_ply(path: str | os.PathLike, xyz: np.ndarray, rgb: np.ndarray, comment
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(header)
-            vertices.tofile(fh)
+            for s in chunks(n, POINTS_PER_PIECE):
+                check_cancelled(f"writing {path.name}")
+                vertices[s].tofile(fh)
     return path
 
 
@@ -156,7 +161,8 @@ def export_ply(
 def export_ply_frames(
     folder: str | os.PathLike, points: Any, colors: Any = None, valid: Any = None, prefix: str = "frame_"
 ) -> list[Path]:
-    """One binary PLY per frame of ``points [F, H, W, 3]``: ``<folder>/<prefix>00000.ply`` ..."""
+    """One binary PLY per frame of ``points [F, H, W, 3]``: ``<folder>/<prefix>00000.ply`` ..., all appearing
+    together, or none (cancel or error)."""
     p = as_float_array(points, "points", np.float32)
     if p.ndim != 4 or p.shape[-1] != 3:
         raise One4DInputError(f"points has shape {tuple(p.shape)}; export_ply_frames expects [F, H, W, 3].")
@@ -164,15 +170,12 @@ def export_ply_frames(
     cols = as_colors(colors, p.shape[:-1], "colors") if colors is not None else None
     val = as_mask(valid, p.shape[:-1], "valid") if valid is not None else None
     out_dir = Path(folder)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise One4DInputError(f"{str(folder)!r} is a file; pass a folder for the per-frame PLY files.")
-    paths = []
-    for i in range(F):
-        xyz, rgb = collect_points(p[i], None if cols is None else cols[i], None if val is None else val[i], f"points[{i}]")
-        paths.append(
-            write_ply(out_dir / f"{prefix}{i:05d}.ply", xyz, rgb, [f"One4D frame {i}; {PLY_CONVENTION}"])
-        )
-    return paths
+    names = [f"{prefix}{i:05d}.ply" for i in range(F)]
+    with atomic_folder(out_dir) as stage:
+        for i in track("writing per-frame PLY files", range(F)):
+            xyz, rgb = collect_points(p[i], None if cols is None else cols[i], None if val is None else val[i], f"points[{i}]")
+            write_ply(stage / names[i], xyz, rgb, [f"One4D frame {i}; {PLY_CONVENTION}"])
+    return [out_dir / n for n in names]
 
 
 def export_glb(
@@ -196,6 +199,7 @@ def export_glb(
         xyz = xyz * np.array([1.0, -1.0, -1.0], dtype=np.float32)
     rgba = np.concatenate([rgb, np.full((rgb.shape[0], 1), 255, np.uint8)], axis=1)
     cloud = trimesh.PointCloud(vertices=xyz, colors=rgba)
+    check_cancelled(f"writing {path.name}")  # trimesh encodes the whole cloud in one call
     data = cloud.export(file_type="glb")
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:

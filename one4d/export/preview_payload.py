@@ -32,7 +32,8 @@ Decisions:
 - Colour ranges (depth to the frame's camera, height = -y of frame 0's camera) and a robust
   bounding box (1st to 99th percentile, for "fit to view") are computed here once, from a sample
   of the written points, so the widget needs no pass over the data.
-- Written atomically (:func:`one4d.export.atomic.atomic_path`).
+- Written atomically (:func:`one4d.export.atomic.atomic_path`); frames are selected and packed with a
+  cancellation check before each and progress reported per frame (:mod:`one4d.progress`).
 
 This module needs numpy only; it never imports ComfyUI.
 """
@@ -47,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import One4DInputError
+from ..progress import check_cancelled, track
 from .atomic import atomic_path
 
 MAGIC = b"O4DP"
@@ -135,6 +137,7 @@ def _kept_points(flat_pts: np.ndarray, mask: np.ndarray | None) -> tuple[list[np
     keep_masks = []
     dropped = 0
     for t in range(flat_pts.shape[0]):
+        check_cancelled("preview payload")
         p = flat_pts[t]
         # NaN compares False, so this drops non-finite points and float16 overflows at once
         ok = (np.abs(p[:, 0]) <= _FLOAT16_MAX) & (np.abs(p[:, 1]) <= _FLOAT16_MAX) & (np.abs(p[:, 2]) <= _FLOAT16_MAX)
@@ -160,7 +163,7 @@ def _pack_frames(flat_pts: np.ndarray, flat_rgb: np.ndarray, keep_masks: list[np
     lo = np.full(3, np.inf, dtype=np.float32)
     hi = np.full(3, -np.inf, dtype=np.float32)
     start = 0
-    for t in range(flat_pts.shape[0]):
+    for t in track("preview payload", range(flat_pts.shape[0])):
         idx = np.flatnonzero(keep_masks[t])
         rng = np.random.default_rng([PERMUTATION_SEED, t])
         idx = idx[rng.permutation(idx.size)[: counts[t]]]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..geometry.result import One4DResult
-from .atomic import staged_folder
+from .atomic import atomic_folder
 from .bundle import export_npz
 from .cameras import export_cameras_json
 from .pointcloud import export_ply
@@ -25,7 +25,7 @@ def write_result_folder(out: str | Path, result: One4DResult, inputs_full: np.nd
     """Write :data:`OUTPUTS` for ``result`` into ``out`` together; ``inputs_full`` holds the observed frames
     at their indices (gray elsewhere) for the preview."""
     out = Path(out)
-    with staged_folder(out, OUTPUTS) as stage:
+    with atomic_folder(out) as stage:
         h, w = result.rgb.shape[1:3]
         colors = (np.clip(result.rgb, 0, 1) * 255).round().astype(np.uint8)
         write_video(stage / "rgb.mp4", result.rgb, fps)

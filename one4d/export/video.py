@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from ..errors import One4DInputError
+from ..progress import track
 from .atomic import atomic_path, write_bytes_atomic
 
 
@@ -16,7 +17,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> Path:
     h, w = frames.shape[1:3]
     with atomic_path(path) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        for f in frames:
+        for f in track("writing the video", frames):
             writer.write(cv2.cvtColor((np.clip(f, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
         writer.release()
     return path

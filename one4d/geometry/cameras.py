@@ -24,6 +24,13 @@ Decisions where the paper is silent (see docs/geometry.md):
 - Threads: the refinement works on small tensors ([F, ~4096]); on a 2-core machine shared with other
   work, torch's 2-thread OpenMP loops were 10 to 30x slower than one thread (measured 46 s vs 3 s at
   81x352x624), so ``threads=1`` is the default and the caller's setting is restored afterwards.
+- Cancel and progress (:mod:`one4d.progress`): the work runs in pieces (16 frames of the closed form,
+  64 frames of each refinement step's forward and backward and of the inlier re-estimation, one frame of
+  the PnP fallbacks and of the dense depth, one whole-clip statistic of the normalization), with a
+  cancellation check before each, so a 1,025-frame clip stops within one piece; the refinement reports
+  each step, the closed form and depth their pieces. The
+  refinement's gradient is the sum of the pieces' gradients (the objective is a sum over frames plus the
+  smoothness term), equal to the whole-clip gradient up to float rounding, and peak memory is one piece's.
 - Focal: shared across frames by default (``shared_focal=True``, one log-focal parameter started at the
   median of the per-frame closed-form focals); ``False`` gives a focal per frame (zooming videos).
 - Invalid and outlier points: NaN/inf and masked input points are ignored; points behind the camera are
@@ -38,15 +45,20 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import One4DInputError
+from ..progress import check_cancelled, chunks, report, track
 from .inputs import as_mask, as_pointmap
 from .projection import intrinsics_from_focal, principal_point, unproject_depth
 from .resection import focal_on_axis, pose_from_focal, resect_frames
+
+
+_START, _REFINE, _DEPTH = "cameras: closed form", "cameras: refinement", "cameras: depth"  # progress stages
+FRAMES_PER_PIECE = 64  # refinement frames between two cancellation checks (0.1-0.2 s a step's piece on a busy CPU)
 
 
 @dataclass
@@ -264,8 +276,13 @@ def _sample_normalized(P: np.ndarray, valid: np.ndarray | None, refine_points: i
             "drop those frames or fix their pointmap before recovering cameras."
         )
     good = sub[sub_valid]
+    check_cancelled(_START)  # each whole-clip statistic below takes up to ~0.4 s at 1,025 frames on a busy CPU
     center = np.median(good, axis=0)
-    scale = float(np.median(np.linalg.norm(good - center, axis=-1)))
+    check_cancelled(_START)
+    dist = np.linalg.norm(good - center, axis=-1)
+    check_cancelled(_START)
+    scale = float(np.median(dist))
+    check_cancelled(_START)
     extent = float(np.ptp(good, axis=0).max())
     if not np.isfinite(scale) or scale <= 1e-12 * max(1.0, float(np.abs(center).max())) or extent <= 0:
         raise One4DInputError(
@@ -289,6 +306,7 @@ def _closed_form(grid: _Grid, shared_focal: bool, image_size: int, t0: float) ->
     R0, o0 = res.rotation.copy(), res.center.copy()
     f_frames = np.where(ok, res.focal, f_shared)
     for i in np.flatnonzero(~ok):  # planar / degenerate frames: PnP with the known focal
+        check_cancelled(_START)
         m = sub_valid[i]
         pose = pose_from_focal(subn[i][m], x[m], y[m], f_shared)
         if pose is not None and np.isfinite(pose[0]).all() and np.isfinite(pose[1]).all():
@@ -302,75 +320,116 @@ def _closed_form(grid: _Grid, shared_focal: bool, image_size: int, t0: float) ->
     return _Start(R0, o0, f_init, res, float(focal0), time.perf_counter() - t0)
 
 
+class _Objective:
+    """The paper's L1 lifted-point + smoothness objective over the refined parameters (rotation updates ``w``,
+    centers ``o``, log focal), evaluated piece by piece over frames (module docstring)."""
+
+    def __init__(self, grid: _Grid, start: _Start, min_depth: float):
+        F = grid.normalized.shape[0]
+        dtype = torch.float32
+        self.pts = torch.from_numpy(np.ascontiguousarray(grid.normalized.transpose(0, 2, 1))).to(dtype)  # [F, 3, M]
+        self.mask = torch.from_numpy(grid.valid)
+        self.x = torch.from_numpy(grid.x).to(dtype)[None]
+        self.y = torch.from_numpy(grid.y).to(dtype)[None]
+        self.R_start = torch.from_numpy(start.rotation).to(dtype)
+        self.w = torch.zeros(F, 3, dtype=dtype, requires_grad=True)
+        self.o = torch.from_numpy(start.center).to(dtype).clone().requires_grad_(True)
+        self.logf = torch.from_numpy(np.log(start.focal)).to(dtype).clone().requires_grad_(True)
+        self.min_d = min_depth / grid.scale
+        self.pieces = chunks(F, FRAMES_PER_PIECE)
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        return [self.w, self.o, self.logf]
+
+    def rotations(self, s: slice = slice(None)) -> torch.Tensor:
+        """Camera-to-world rotations of the frames ``s``."""
+        return _skew_expm(self.w[s]) @ self.R_start[s]
+
+    def data(self, inliers: torch.Tensor, s: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Summed per-frame mean L1 offset of the frames ``s``, with their depth and offsets."""
+        logf = self.logf if self.logf.numel() == 1 else self.logf[s]
+        f = torch.exp(logf)[:, None]
+        depth, off = _ray_fit(self.pts[s], self.x / f, self.y / f, self.rotations(s), self.o[s])
+        use = inliers[s] & (depth.detach() > self.min_d)
+        return ((off.abs().sum(1) * use).sum(1) / use.sum(1).clamp(min=1)).sum(), depth, off
+
+    def smooth(self) -> torch.Tensor:
+        """Smoothness of the camera path (``||R_i^T R_{i+1} - I||_F == ||R_{i+1} - R_i||_F``)."""
+        R = self.rotations()
+        dR, do = R[1:] - R[:-1], self.o[1:] - self.o[:-1]
+        eps = 1e-6
+        return torch.sqrt((dR * dR).sum((1, 2)) + eps**2).sum() + torch.sqrt((do * do).sum(-1) + eps**2).sum()
+
+    def loss(self, inliers: torch.Tensor) -> tuple[float, float]:
+        """The data and smoothness terms (no gradient)."""
+        with torch.no_grad():
+            total = 0.0
+            for s in self.pieces:
+                check_cancelled(_REFINE)
+                total += float(self.data(inliers, s)[0])
+            return total, float(self.smooth())
+
+    def backward(self, inliers: torch.Tensor, smooth_weight: float) -> None:
+        """Accumulate the objective's gradient piece by piece into the parameters' ``.grad``."""
+        for s in self.pieces:
+            check_cancelled(_REFINE)
+            self.data(inliers, s)[0].backward()
+        (smooth_weight * self.smooth()).backward()
+
+    def refresh_inliers(self, outlier_k: float, floor: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Points in front of their camera whose relative offset is within their frame's threshold, and the
+        thresholds ``[F]``."""
+        inliers, thresholds = [], []
+        with torch.no_grad():
+            for s in self.pieces:
+                check_cancelled(_REFINE)
+                _, depth, off = self.data(self.mask, s)
+                front = self.mask[s] & (depth > self.min_d)
+                rel = off.norm(dim=1) / depth.clamp(min=1e-12)
+                thr = _outlier_thresholds(rel, front, outlier_k, floor)
+                inliers.append(front & (rel <= thr[:, None]))
+                thresholds.append(thr)
+        return torch.cat(inliers), torch.cat(thresholds)
+
+
 def _refine(grid: _Grid, start: _Start, iters: int, smooth_weight: float, lr: float, outlier_k: float,
             min_outlier_offset: float, min_depth: float) -> _Refined:
     """The paper's L1 lifted-point + smoothness objective, minimized with Adam (module docstring)."""
     t0 = time.perf_counter()
     F = grid.normalized.shape[0]
-    dtype = torch.float32
-    pts_t = torch.from_numpy(np.ascontiguousarray(grid.normalized.transpose(0, 2, 1))).to(dtype)  # [F, 3, M]
-    mask_t = torch.from_numpy(grid.valid)
-    x_t = torch.from_numpy(grid.x).to(dtype)[None]
-    y_t = torch.from_numpy(grid.y).to(dtype)[None]
-    R_start = torch.from_numpy(start.rotation).to(dtype)
-    w = torch.zeros(F, 3, dtype=dtype, requires_grad=True)
-    o = torch.from_numpy(start.center).to(dtype).clone().requires_grad_(True)
-    logf = torch.from_numpy(np.log(start.focal)).to(dtype).clone().requires_grad_(True)
-    min_d = min_depth / grid.scale
-    eps = 1e-6
-
-    def evaluate(inliers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        R = _skew_expm(w) @ R_start
-        f = torch.exp(logf)[:, None]
-        depth, off = _ray_fit(pts_t, x_t / f, y_t / f, R, o)
-        use = inliers & (depth.detach() > min_d)
-        data = ((off.abs().sum(1) * use).sum(1) / use.sum(1).clamp(min=1)).sum()
-        dR = R[1:] - R[:-1]  # ||R_i^T R_{i+1} - I||_F == ||R_{i+1} - R_i||_F
-        do = o[1:] - o[:-1]
-        smooth = torch.sqrt((dR * dR).sum((1, 2)) + eps**2).sum() + torch.sqrt((do * do).sum(-1) + eps**2).sum()
-        return data, smooth, depth, off
-
-    def refresh_inliers() -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad():
-            _, _, depth, off = evaluate(mask_t)
-            front = mask_t & (depth > min_d)
-            rel = off.norm(dim=1) / depth.clamp(min=1e-12)
-            thr = _outlier_thresholds(rel, front, outlier_k, min_outlier_offset)
-            return front & (rel <= thr[:, None]), thr
-
-    inliers, thr = refresh_inliers()
-    with torch.no_grad():
-        d0, s0, _, _ = evaluate(inliers)
-    loss_start = float(d0 + smooth_weight * s0)
+    obj = _Objective(grid, start, min_depth)
+    inliers, thr = obj.refresh_inliers(outlier_k, min_outlier_offset)
+    d0, s0 = obj.loss(inliers)
+    loss_start = d0 + smooth_weight * s0
     if iters > 0:
-        _adam_steps([w, o, logf], evaluate, refresh_inliers, inliers, iters, smooth_weight, lr)
-        inliers, thr = refresh_inliers()
+        _adam_steps(obj, inliers, iters, smooth_weight, lr, outlier_k, min_outlier_offset)
+        inliers, thr = obj.refresh_inliers(outlier_k, min_outlier_offset)
+    d1, s1 = obj.loss(inliers)
     with torch.no_grad():
-        d1, s1, _, _ = evaluate(inliers)
-        R_np = (_skew_expm(w) @ R_start).double().numpy()
-        focal = torch.exp(logf).double().numpy() * np.ones(F)
-    o_np = o.detach().double().numpy() * grid.scale + grid.center
-    return _Refined(R_np, o_np, focal, thr, loss_start, float(d1), float(s1), time.perf_counter() - t0)
+        R_np = obj.rotations().double().numpy()
+        focal = torch.exp(obj.logf).double().numpy() * np.ones(F)
+    o_np = obj.o.detach().double().numpy() * grid.scale + grid.center
+    return _Refined(R_np, o_np, focal, thr, loss_start, d1, s1, time.perf_counter() - t0)
 
 
-def _adam_steps(params: list[torch.Tensor], evaluate: Callable[[torch.Tensor], tuple[torch.Tensor, ...]],
-                refresh_inliers: Callable[[], tuple[torch.Tensor, torch.Tensor]], inliers: torch.Tensor, iters: int,
-                smooth_weight: float, lr: float) -> None:
-    """Minimize data + smooth_weight * smoothness over ``params`` in place: Adam with a cosine decay to 1% of
-    ``lr``, the inliers re-estimated after a third and two thirds of the steps."""
-    opt = torch.optim.Adam(params, lr=lr)
+def _adam_steps(obj: _Objective, inliers: torch.Tensor, iters: int, smooth_weight: float, lr: float, outlier_k: float,
+                min_outlier_offset: float) -> None:
+    """Minimize data + smooth_weight * smoothness in place: Adam with a cosine decay to 1% of ``lr``, the
+    inliers re-estimated after a third and two thirds of the steps; each step is reported."""
+    opt = torch.optim.Adam(obj.params, lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(i, iters) / iters))
     )
     checkpoints = {iters // 3, (2 * iters) // 3} - {0}
     for it in range(iters):
         if it in checkpoints:
-            inliers, _ = refresh_inliers()
+            inliers, _ = obj.refresh_inliers(outlier_k, min_outlier_offset)
         opt.zero_grad(set_to_none=True)
-        data, smooth, _, _ = evaluate(inliers)
-        (data + smooth_weight * smooth).backward()
+        obj.backward(inliers, smooth_weight)
         opt.step()
         sched.step()
+        report(_REFINE, it + 1, iters)
 
 
 def _dense_depth(P: np.ndarray, valid: np.ndarray | None, cams: _Refined, min_depth: float) -> tuple[np.ndarray, np.ndarray]:
@@ -385,7 +444,7 @@ def _dense_depth(P: np.ndarray, valid: np.ndarray | None, cams: _Refined, min_de
     thr2 = (cams.thresholds.double().numpy() ** 2).astype(np.float32)
     any_bad = valid is not None or not bool(np.isfinite(P).all())
     with torch.no_grad():
-        for i in range(F):
+        for i in track(_DEPTH, range(F)):
             a = (u_all / float(cams.focal[i]))[None, :].expand(H, W).reshape(-1)
             b = (v_all / float(cams.focal[i]))[:, None].expand(H, W).reshape(-1)
             Pi = torch.from_numpy(P[i].reshape(-1, 3))

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import One4DInputError
+from ..progress import track
 from .inputs import as_float_array, as_mask
 
 
@@ -46,7 +47,7 @@ def flying_point_mask(
         ok &= as_mask(valid[None] if single else valid, d.shape, "valid")
     kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     out = np.zeros(d.shape, dtype=bool)
-    for i in range(d.shape[0]):
+    for i in track("flying points", range(d.shape[0])):
         lo = cv2.erode(np.where(ok[i], d[i], np.inf).astype(np.float32), kernel, borderType=cv2.BORDER_REPLICATE)
         hi = cv2.dilate(np.where(ok[i], d[i], 0.0).astype(np.float32), kernel, borderType=cv2.BORDER_REPLICATE)
         di = np.where(ok[i], d[i], 1.0)

@@ -16,6 +16,10 @@ zero) or the focal is implausible; the caller then solves its pose with the know
 (:func:`pose_from_focal`), which planes do not trouble. :func:`focal_on_axis` fits focal and axial
 offset for frame 0, whose camera looks down +z from a point on the z axis (world = frame-0 camera, up to
 the normalization's shift along z); it is one of the start focals the caller chooses from.
+
+Every frame's solution depends on that frame alone, so :func:`resect_frames` works in pieces of
+``FRAMES_PER_PIECE`` frames with a cancellation check before each (:mod:`one4d.progress`); the random
+6-point samples come from one generator in frame order, so the pieces give the same cameras as one batch.
 """
 from __future__ import annotations
 
@@ -23,7 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..progress import chunks, track
 from .projection import nearest_rotation
+
+FRAMES_PER_PIECE = 16  # frames solved between two cancellation checks (about 0.5 s on a busy 2-core CPU)
 
 
 @dataclass
@@ -137,11 +144,10 @@ def _reproject(
 
 
 def _least_median_start(
-    Xh: np.ndarray, xn: np.ndarray, yn: np.ndarray, valid: np.ndarray, hypotheses: int, seed: int
+    Xh: np.ndarray, xn: np.ndarray, yn: np.ndarray, valid: np.ndarray, hypotheses: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per frame, the 6-point DLT (of ``hypotheses`` random ones) with the smallest median error."""
     F, M = valid.shape
-    rng = np.random.default_rng(seed)
     idx = np.zeros((F, hypotheses, 6), dtype=np.int64)
     ev = np.zeros((F, min(M, 400)), dtype=np.int64)
     for f in range(F):
@@ -186,6 +192,15 @@ def resect_frames(
     ``points [F, M, 3]`` world points at pixel offsets ``(x, y) [M]`` from the principal point (the same
     pixel sample for every frame), ``valid [F, M]``. ``image_size`` (max of H, W) bounds plausible focals.
     """
+    rng = np.random.default_rng(seed)
+    pieces = [_resect_piece(points[s], x, y, valid[s], image_size, iters, hypotheses, rng)
+              for s in track("cameras: closed form", chunks(valid.shape[0], FRAMES_PER_PIECE))]
+    return Resection(*(np.concatenate([getattr(p, f) for p in pieces]) for f in Resection.__dataclass_fields__))
+
+
+def _resect_piece(points: np.ndarray, x: np.ndarray, y: np.ndarray, valid: np.ndarray, image_size: int, iters: int,
+                  hypotheses: int, rng: np.random.Generator) -> Resection:
+    """:func:`resect_frames` for a few frames, drawing the random samples from ``rng``."""
     F, M = valid.shape
     pts = np.where(valid[..., None], points, 0.0).astype(np.float64)
     s2 = float(np.sqrt(np.mean(x * x + y * y))) or 1.0
@@ -205,7 +220,7 @@ def resect_frames(
     r, front, z = _reproject(P, Xh, xn, yn, valid)
     med = _masked_median(np.where(front, r, np.inf), valid)
     if hypotheses > 0:
-        Ph, med_h = _least_median_start(Xh, xn, yn, valid, hypotheses, seed)
+        Ph, med_h = _least_median_start(Xh, xn, yn, valid, hypotheses, rng)
         better = med_h < np.nan_to_num(med, nan=np.inf)
         if better.any():
             P = np.where(better[:, None, None], Ph, P)

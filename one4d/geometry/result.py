@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import One4DInputError
 from ..pointmap import Normalization
+from ..progress import chunks, track
 from .cameras import CameraEstimate, recover_cameras
 
 
@@ -33,10 +34,13 @@ class One4DResult:
 
 
 def anchor_to_first_camera(points: np.ndarray, c2w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Express points and poses in the frame-0 camera: ``X' = inv(c2w[0]) X``, ``c2w' = inv(c2w[0]) c2w``."""
+    """Express points and poses in the frame-0 camera: ``X' = inv(c2w[0]) X``, ``c2w' = inv(c2w[0]) c2w``
+    (a few frames at a time: cancellable, and float64 copies of one piece only)."""
     inv0 = np.linalg.inv(c2w[0].astype(np.float64))
     new_c2w = (inv0 @ c2w.astype(np.float64)).astype(np.float32)
-    new_pts = (points.astype(np.float64) @ inv0[:3, :3].T + inv0[:3, 3]).astype(np.float32)
+    new_pts = np.empty(points.shape, np.float32)
+    for s in track("re-anchoring the points", chunks(len(points), 16)):
+        new_pts[s] = points[s].astype(np.float64) @ inv0[:3, :3].T + inv0[:3, 3]
     return new_pts, new_c2w
 
 

@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import One4DInputError
+from ..progress import track
 from .align import Sim3, robust_umeyama, symmetric_scale, umeyama
 from .inputs import as_mask, as_pointmap
 
@@ -171,7 +172,7 @@ def stitch_windows(
     covered = np.zeros(N, dtype=bool)
     transforms: list[Sim3 | None] = [None] * len(windows)
     errors: list[float] = [0.0] * len(windows)
-    for rank, k in enumerate(order):
+    for rank, k in enumerate(track("stitching", order)):
         span = (int(spans[k][0]), int(spans[k][1]))
         shared = np.flatnonzero(covered[span[0]:span[1]]) + span[0]
         if rank == 0:
