@@ -13,16 +13,23 @@ classes run anywhere:
   following the user's ``--preview-method``); otherwise nothing.
 - interrupt (Cancel): ``comfy.model_management.processing_interrupted`` /
   ``throw_exception_if_processing_interrupted``; otherwise a flag set by :func:`request_interrupt`.
+- the library's cancellation and progress hook (:mod:`one4d.progress`): :func:`library_hook` installs the
+  interrupt check and a progress bar per stage for the library code a node runs, and turns the library's
+  ``One4DInterrupted`` into ComfyUI's interruption.
 """
 from __future__ import annotations
 
 import logging
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
+
+from one4d.errors import One4DInterrupted
+from one4d.progress import progress_hook
 
 log = logging.getLogger("one4d")
 
@@ -290,9 +297,9 @@ def unload_from_comfy(patcher) -> None:
 
 def make_progress(total: int, preview_device: torch.device | None = None) -> Callable[[int, int, Optional[torch.Tensor]], None]:
     """``update(step, total, x0_latents)``: ComfyUI's progress bar with a live latent preview when enabled."""
-    if not HAVE_COMFY:
+    bar = progress_bar(total)
+    if bar is None:
         return lambda step, n, x0=None: None
-    bar = _cu.ProgressBar(total)
     previewer = None
     try:
         import comfy.latent_formats  # type: ignore
@@ -313,6 +320,48 @@ def make_progress(total: int, preview_device: torch.device | None = None) -> Cal
         bar.update_absolute(step, n, preview)
 
     return update
+
+
+def progress_bar(total: int) -> Any:
+    """A ``comfy.utils.ProgressBar`` of the running node (``update_absolute(value, total, preview)``); None
+    without ComfyUI."""
+    return _cu.ProgressBar(total) if HAVE_COMFY else None
+
+
+class _StageBars:
+    """``report(stage, done, total)`` of :mod:`one4d.progress` on ComfyUI's progress bar: a fresh bar when the
+    stage changes, updated at most once per percent (each update is a message to the page)."""
+
+    def __init__(self) -> None:
+        self.stage: Optional[str] = None
+        self.bar: Any = None
+        self.shown = -1
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.stage, self.bar, self.shown = stage, progress_bar(total), -1
+            log.debug("One4D: %s", stage)
+        percent = 100 * done // max(total, 1)
+        if self.bar is not None and percent != self.shown:
+            self.shown = percent
+            self.bar.update_absolute(done, total)
+
+
+@contextmanager
+def library_hook(progress: bool = True) -> Iterator[None]:
+    """Run library code with ComfyUI's Cancel (and, with ``progress``, a progress bar per stage) installed in
+    :mod:`one4d.progress`; a cancel stops it at the library's next check and leaves as ComfyUI's interruption
+    (shown as cancelled, not as an error). Nodes whose own bar covers the run pass ``progress=False``."""
+    with progress_hook(interrupted, _StageBars() if progress else None):
+        try:
+            yield
+        except One4DInterrupted as exc:
+            log.info("One4D: %s", exc)
+            raise_interrupted(exc)
+        except BaseException as exc:
+            if is_interruption(exc):
+                log.info("One4D: cancelled")
+            raise
 
 
 def request_interrupt(value: bool = True) -> None:

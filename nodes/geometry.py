@@ -1,4 +1,8 @@
-"""One4D Cameras: recover per-frame intrinsics, poses and depth from a pointmap video (one4d.geometry)."""
+"""One4D Cameras: recover per-frame intrinsics, poses and depth from a pointmap video (one4d.geometry).
+
+Cancel stops it within one piece of work (at most 64 frames, or one frame) and every stage (closed form,
+refinement steps, depth, flying points, re-anchoring) fills ComfyUI's progress bar (:mod:`one4d.progress`).
+"""
 from __future__ import annotations
 
 import logging
@@ -10,6 +14,7 @@ from one4d.errors import One4DInputError
 from one4d.geometry import anchor_to_first_camera, cameras_for_generated
 from one4d.geometry import remove_flying_points as drop_flying_points
 
+from . import comfy_bridge as bridge
 from .imaging import depth_to_image
 from .values import CAMERAS, POINTMAP, CameraData, PointmapData
 
@@ -51,11 +56,11 @@ class One4DCameras:
             raise One4DInputError("pointmap must come from One4D Decode (or One4D Cameras).")
         t0 = time.perf_counter()
         # ComfyUI runs nodes under torch.inference_mode(); the refinement needs autograd.
-        with torch.inference_mode(False), torch.enable_grad():
+        with bridge.library_hook(), torch.inference_mode(False), torch.enable_grad():
             est = cameras_for_generated(pointmap.points, pointmap.valid, shared_focal=bool(shared_focal), iters=int(refine_iterations))
-        if remove_flying_points:
-            est = drop_flying_points(est)
-        points, c2w = anchor_to_first_camera(pointmap.points, est.c2w)
+            if remove_flying_points:
+                est = drop_flying_points(est)
+            points, c2w = anchor_to_first_camera(pointmap.points, est.c2w)
         f, h, w = pointmap.shape
         cams = CameraData(est.K.astype("float32"), c2w, w, h, est.focal)
         valid = est.valid & pointmap.valid

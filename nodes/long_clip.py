@@ -25,7 +25,8 @@ from one4d.defaults import MAX_FRAMES, WAN_FUN_14B
 from one4d.errors import One4DInputError
 from one4d.long_video import WindowRunner, WindowSpec, plan_long_clip, run_long_clip, window_settings
 from one4d.request import check_sampling, check_video
-from one4d.sampling import One4DInterrupted, SamplerSettings, sample
+from one4d.progress import check_cancelled
+from one4d.sampling import SamplerSettings, sample
 from one4d.text import TEXT_LEN, text_contexts
 from one4d.umc import build_conditioning, parse_indices
 
@@ -129,7 +130,8 @@ class One4DLongClip:
             log.warning("One4D Long Clip: %s", warning)
         runner = _window_runner(model, height, width, settings, specs, context, negative_context, clip)
         observed = None if frames is None else frames.numpy()
-        result = run_long_clip(runner, specs, total, observed, indices, recover=False)
+        with bridge.library_hook(progress=False):  # Cancel reaches sampling, decoding and stitching; one bar
+            result = run_long_clip(runner, specs, total, observed, indices, recover=False)
         pointmap = PointmapData(result.points, result.rgb, result.valid, list(result.indices), space="normalized")
         log.info("One4D: long clip of %d frames in %d windows (%s)", total, len(specs), model.describe())
         text = [f"{total} frames in {len(specs)} windows of {window} (overlap {overlap})", *warnings]
@@ -144,8 +146,7 @@ def _window_runner(model: One4DHandle, height: int, width: int, settings: Sample
     text_length = int(getattr(model.text_encoder, "length", TEXT_LEN))
 
     def run(spec: WindowSpec, observed: Optional[np.ndarray], indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        if bridge.interrupted():
-            bridge.raise_interrupted(One4DInterrupted(f"stopped by the user before window {spec.index + 1} of {len(specs)}"))
+        check_cancelled(f"before window {spec.index + 1} of {len(specs)}")
         codec = model.load_vae(spec.length, height, width)
         frames = None if observed is None else torch.from_numpy(observed)
         with model.cpu_threads():
@@ -157,10 +158,7 @@ def _window_runner(model: One4DHandle, height: int, width: int, settings: Sample
         try:
             with model.cpu_threads():
                 rgb_lat, xyz_lat = sample(net, cond, window, callback=lambda step, _n, x0: progress(offset + step, total_steps, x0),
-                                          should_stop=bridge.interrupted, extras=model.extras())
-        except One4DInterrupted as exc:
-            log.info("One4D: long clip cancelled in window %d of %d", spec.index + 1, len(specs))
-            bridge.raise_interrupted(exc)
+                                          extras=model.extras())
         finally:
             model.after_sampling()
         codec = model.load_vae(spec.length, height, width)

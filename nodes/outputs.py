@@ -13,7 +13,9 @@ prefix ``one4d/scene``::
     output/one4d/scene_00001_.o4dp           the payload of the 4D preview widget
 
 Files are never overwritten: if any target of a counter exists, the next counter is used. Every file is
-written atomically (temporary name, then rename); if one export fails, the files of that save are removed.
+written atomically (temporary name, then rename; folders staged and moved in whole); if one export fails or
+the prompt is cancelled (checked per frame while writing, :mod:`one4d.progress`), the files of that save are
+removed. Exports that loop over frames fill ComfyUI's progress bar.
 
 UI data: ``one4d_preview`` (the widget), ``3d`` (the GLB, with the keys core SaveGLB uses) and
 ``one4d_files`` (every file, for headless clients reading ``/history``); the ``model_file`` output is the
@@ -114,7 +116,8 @@ class One4DSave4D:
             raise One4DInputError(f"no free file name for prefix '{filename_prefix}' in {folder}; use another prefix.")
         os.makedirs(folder, exist_ok=True)
         try:
-            self._write(pm, targets, int(max_points), float(fps))
+            with bridge.library_hook():
+                self._write(pm, targets, int(max_points), float(fps))
         except BaseException:
             for p in targets.values():
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
@@ -173,5 +176,6 @@ class One4DPreview4D:
         folder = Path(bridge.temp_directory()) / "one4d"
         folder.mkdir(parents=True, exist_ok=True)
         name = f"preview_{uuid.uuid4().hex[:12]}.o4dp"
-        _payload(folder / name, pm, int(max_points_per_frame), float(fps))
+        with bridge.library_hook():
+            _payload(folder / name, pm, int(max_points_per_frame), float(fps))
         return {"ui": {"one4d_preview": [{"filename": name, "subfolder": "one4d", "type": "temp"}]}}

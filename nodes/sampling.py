@@ -2,7 +2,8 @@
 
 Sample denoises the RGB and pointmap latents jointly (one flow-matching loop, both branches in one batch),
 reports every step on ComfyUI's progress bar with a latent preview of the clip's middle frame, and stops
-within one step when the prompt is cancelled (nothing downstream runs, so no file is written).
+within one step when the prompt is cancelled (nothing downstream runs, so no file is written). Decode
+reports and checks for Cancel once per latent frame (the VAE decoder's hook, :mod:`one4d.progress`).
 
 The latents leave as core LATENT dicts holding raw Wan-VAE latents (like KSampler's output), so core VAE
 Decode with the Wan 2.1 VAE can also decode the RGB one; ``one4d`` in the dict carries what Decode needs.
@@ -18,7 +19,7 @@ from one4d.defaults import GUIDANCE_RANGE, SCHEDULERS, SHIFT_RANGE, STEPS_RANGE,
 from one4d.errors import One4DInputError
 from one4d.geometry import assemble_result
 from one4d.request import check_sampling
-from one4d.sampling import One4DInterrupted, SamplerSettings, sample
+from one4d.sampling import SamplerSettings, sample
 
 from . import comfy_bridge as bridge
 from .handle import One4DHandle
@@ -77,25 +78,11 @@ class One4DSample:
                                    scheduler=str(scheduler), seed=int(seed))
         check_sampling(settings.steps, settings.guidance, settings.shift, settings.scheduler)
         net = model.load_for_sampling(model.activation_bytes(conditioning.cond, settings.guidance != 1.0))
-        progress = bridge.make_progress(settings.steps)
-        done = [0]
-
-        def callback(step, total, x0):
-            done[0] = step
-            progress(step, total, x0)  # ComfyUI's progress hook itself raises when the prompt was cancelled
-
+        progress = bridge.make_progress(settings.steps)  # its own bar: steps with a latent preview
         t0 = time.perf_counter()
         try:
-            with model.cpu_threads():
-                rgb, xyz = sample(net, conditioning.cond, settings, callback=callback, should_stop=bridge.interrupted,
-                                  extras=model.extras())
-        except One4DInterrupted as exc:
-            log.info("One4D: sampling cancelled after %d of %d steps", done[0], settings.steps)
-            bridge.raise_interrupted(exc)
-        except BaseException as exc:
-            if bridge.is_interruption(exc):
-                log.info("One4D: sampling cancelled after %d of %d steps", done[0], settings.steps)
-            raise
+            with bridge.library_hook(progress=False), model.cpu_threads():  # the sampler polls the hook every step
+                rgb, xyz = sample(net, conditioning.cond, settings, callback=progress, extras=model.extras())
         finally:
             model.after_sampling()
         log.info("One4D: sampled %d steps in %.1f s (%s)", settings.steps, time.perf_counter() - t0, model.describe())
@@ -149,7 +136,7 @@ class One4DDecode:
         xyz, _ = _normalized(pointmap_latent, codec, "pointmap_latent")
         if rgb.shape != xyz.shape:
             raise One4DInputError(f"rgb_latent {tuple(rgb.shape)} and pointmap_latent {tuple(xyz.shape)} differ; connect both outputs of the same One4D Sample.")
-        with model.cpu_threads():
+        with bridge.library_hook(), model.cpu_threads():
             frames, points = codec.decode_pair(rgb, xyz)
         result = assemble_result(frames, points, list(meta.get("indices", [])), recover=False)
         pointmap = PointmapData(result.points, result.rgb, result.valid, list(result.indices), space="normalized")

@@ -120,6 +120,33 @@ class PreviewImage:
         return {"ui": {"images": []}}
 
 
+class ProgressBars:
+    """Stands in for ``comfy.utils.ProgressBar`` (patch it over ``comfy_bridge.progress_bar``): keeps every bar
+    made with its ``update_absolute`` calls; ``on_update(bar, value)`` runs after each (e.g. to press Cancel)."""
+
+    def __init__(self, on_update=None):
+        self.bars: list[FakeBar] = []
+        self.on_update = on_update
+
+    def __call__(self, total: int) -> "FakeBar":
+        self.bars.append(FakeBar(total, self))
+        return self.bars[-1]
+
+    def filled(self) -> list[int]:
+        """Totals of the bars that reached their end."""
+        return [bar.total for bar in self.bars if bar.updates and bar.updates[-1][0] == bar.total]
+
+
+class FakeBar:
+    def __init__(self, total: int, owner: ProgressBars):
+        self.total, self.owner, self.updates = total, owner, []
+
+    def update_absolute(self, value, total=None, preview=None):
+        self.updates.append((value, self.total if total is None else total))
+        if self.owner.on_update is not None:
+            self.owner.on_update(self, value)
+
+
 CORE = {cls.__name__: cls for cls in (LoadImage, LoadVideo, GetVideoComponents, CLIPLoader, CLIPTextEncode,
                                       CLIPVisionLoader, CLIPVisionEncode, ImageBatch, ImageFromBatch,
                                       SaveAnimatedWEBP, PreviewImage)}
