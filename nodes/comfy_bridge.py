@@ -148,15 +148,26 @@ _BAD_PREFIX = re.compile(r"^([A-Za-z]:|[\\/~])")
 
 
 def check_prefix(prefix: str) -> str:
-    """A filename prefix must stay inside the output folder: relative, no '..' parts."""
+    """A filename prefix must name files inside the output folder: not empty (no silent default: the user
+    cleared it, so say so), relative, no '..' parts, and a file name after the last slash."""
     from one4d.errors import One4DInputError
 
     text = (prefix or "").strip()
+    if not text:
+        raise One4DInputError(
+            "filename_prefix is empty; type a name for the files, e.g. 'one4d/scene' (the default), which writes "
+            "output/one4d/scene_00001_.ply and so on."
+        )
     parts = re.split(r"[\\/]+", text)
-    if not text or _BAD_PREFIX.match(text) or os.path.isabs(text) or any(p == ".." for p in parts) or not parts[-1]:
+    if _BAD_PREFIX.match(text) or os.path.isabs(text) or any(p == ".." for p in parts):
         raise One4DInputError(
             f"filename_prefix '{prefix}' must be a relative name inside the output folder, without '..', a leading "
             "slash or a drive letter (e.g. 'one4d/scene'); files are never written outside output/."
+        )
+    if not parts[-1]:
+        folder = text.rstrip("/\\")
+        raise One4DInputError(
+            f"filename_prefix '{prefix}' names a folder but no file name; add one after the last slash (e.g. '{folder}/scene')."
         )
     return text
 

@@ -212,7 +212,7 @@ def test_sample_decode_cameras_save_preview_and_never_overwrite(dirs):
 
 
 @pytest.mark.parametrize("prefix", ["../escape", "one4d/../../escape", "/tmp/escape", "\\\\server\\share\\x", "C:/escape",
-                                    "C:escape", "~/escape", "", "one4d/"])
+                                    "C:escape", "~/escape"])
 def test_filename_prefix_cannot_leave_the_output_folder(dirs, prefix):
     from nodes.values import PointmapData
 
@@ -222,6 +222,23 @@ def test_filename_prefix_cannot_leave_the_output_folder(dirs, prefix):
     with pytest.raises(One4DInputError, match="must be a relative name inside the output folder"):
         nodes.One4DSave4D().save(pm, prefix, save_cameras_json=False)
     assert sorted(p for p in dirs.parent.rglob("*") if "escape" in p.name) == before
+    assert not (dirs / "output").exists() or not any((dirs / "output").rglob("*"))
+
+
+@pytest.mark.parametrize("prefix, message", [
+    ("", "filename_prefix is empty; type a name for the files, e.g. 'one4d/scene' \\(the default\\)"),
+    ("   ", "filename_prefix is empty"),
+    ("one4d/", "filename_prefix 'one4d/' names a folder but no file name; add one after the last slash \\(e.g. 'one4d/scene'\\)"),
+])
+def test_an_empty_filename_prefix_is_called_empty_not_an_escape(dirs, prefix, message):
+    """No silent fallback to the default: the user cleared the name, so the message says so and gives the fix."""
+    from nodes.values import PointmapData
+
+    pm = PointmapData(np.random.rand(1, 16, 16, 3).astype(np.float32), np.random.rand(1, 16, 16, 3).astype(np.float32),
+                      np.ones((1, 16, 16), bool))
+    with pytest.raises(One4DInputError, match=message) as err:
+        nodes.One4DSave4D().save(pm, prefix, save_cameras_json=False)
+    assert "outside the output folder" not in str(err.value)
     assert not (dirs / "output").exists() or not any((dirs / "output").rglob("*"))
 
 
