@@ -23,12 +23,17 @@ from typing import Any
 import torch
 from accelerate import init_empty_weights
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
-from diffusers.loaders.single_file_utils import convert_wan_transformer_to_diffusers, convert_wan_vae_to_diffusers
+from diffusers.loaders.single_file_utils import (
+    convert_wan_transformer_to_diffusers,
+    convert_wan_vae_to_diffusers,
+)
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from .errors import One4DInputError
 
 CLIP_VISION_DIM = 1280  # open-clip ViT-H/14 penultimate features, 257 tokens
+UMT5_DIM = 4096  # Wan2.1's text width (umT5-XXL hidden states)
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ def vae_geometry(config: dict[str, Any], patch: int = WAN21.patch) -> LatentGeom
     return LatentGeometry(int(config.get("z_dim", 16)), 2 ** sum(bool(t) for t in temporal), space, patch)
 
 
-def dit_config(dim: int, heads: int, ffn: int, layers: int, in_ch: int, image: bool, text_dim: int = 4096,
+def dit_config(dim: int, heads: int, ffn: int, layers: int, in_ch: int, image: bool, text_dim: int = UMT5_DIM,
                latent_channels: int = WAN21.channels, patch: int = WAN21.patch) -> dict[str, Any]:
     """A diffusers ``WanTransformer3DModel`` config (Wan2.1 conventions unless told otherwise)."""
     return {
@@ -100,7 +105,7 @@ def dit_config(dim: int, heads: int, ffn: int, layers: int, in_ch: int, image: b
         "cross_attn_norm": True,
         "qk_norm": "rms_norm_across_heads",
         "eps": 1e-6,
-        "image_dim": CLIP_VISION_DIM if image and text_dim == 4096 else (text_dim if image else None),
+        "image_dim": CLIP_VISION_DIM if image and text_dim == UMT5_DIM else (text_dim if image else None),
         "added_kv_proj_dim": dim if image else None,
         "rope_max_seq_len": 1024,
     }
@@ -311,6 +316,16 @@ def load_dit(
         model.enable_layerwise_casting(storage_dtype=fp8, compute_dtype=dtype)
     model.eval().requires_grad_(False)
     return model.to(device), variant
+
+
+def dit_text_dim(path: str | Path) -> int:
+    """The text width a single-file DiT reads, from its safetensors header (no weights loaded); GGUF and
+    files without a text embedding are taken for Wan2.1's umT5-XXL width."""
+    if Path(path).suffix.lower() != ".safetensors":
+        return UMT5_DIM
+    with safe_open(str(path), framework="pt") as f:
+        key = next((k for k in f.keys() if k.endswith(("text_embedding.0.weight", "text_embedder.linear_1.weight"))), None)
+        return int(f.get_slice(key).get_shape()[1]) if key else UMT5_DIM
 
 
 def load_vae(path: str | Path, dtype: torch.dtype = torch.float32) -> AutoencoderKLWan:

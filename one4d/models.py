@@ -33,7 +33,19 @@ import torch
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
 from safetensors.torch import save_file
 
-from .backbone import VAE_PRESETS, WAN21, DitVariant, LatentGeometry, build_dit, build_vae, load_dit, load_vae, read_safetensors, vae_geometry
+from .backbone import (
+    VAE_PRESETS,
+    WAN21,
+    DitVariant,
+    LatentGeometry,
+    build_dit,
+    build_vae,
+    dit_text_dim,
+    load_dit,
+    load_vae,
+    read_safetensors,
+    vae_geometry,
+)
 from .defaults import ModelDefaults, defaults_for
 from .errors import One4DInputError
 from .export.atomic import atomic_path
@@ -111,8 +123,9 @@ class ModelFolder:
     layout: dict[str, Any] = field(default_factory=lambda: dict(EMBEDDED_LAYOUT))
 
     @classmethod
-    def open(cls, spec: str | Path = "embedded") -> "ModelFolder":
-        """``"embedded"`` (the shipped model) or a folder path; missing files are named with the fix."""
+    def open(cls, spec: str | Path = "embedded", require: tuple[str, ...] = COMPONENTS) -> "ModelFolder":
+        """``"embedded"`` (the shipped model) or a folder path; missing files of ``require`` are named with the
+        fix (training a new model needs only its ``vae`` and ``dit``)."""
         if str(spec) == "embedded":
             path = EMBEDDED_DIR
         else:
@@ -125,7 +138,7 @@ class ModelFolder:
         if layout.get("format") != FORMAT:
             raise One4DInputError(f"'{config}' is not a One4D model description (format '{layout.get('format')}', expected '{FORMAT}').")
         folder = cls(path, layout)
-        missing = [folder.layout["files"][n] for n in COMPONENTS if not folder.file(n).is_file()]
+        missing = [folder.layout["files"][n] for n in require if not folder.file(n).is_file()]
         if missing:
             fix = "reinstall the pack" if str(spec) == "embedded" else "give the --work folder of `one4d train` after its one4d stage, or 'embedded'"
             raise One4DInputError(f"model '{spec}' lacks files (missing: {', '.join(missing)}); {fix}.")
@@ -169,19 +182,28 @@ class ModelFolder:
         path = self.file("dit")
         return load_dit_component(path, self.kind) if is_component(path) else load_dit(path, self.dtype)
 
-    def text_encoder(self, variant: DitVariant) -> HashTextEncoder | UMT5TextEncoder:
-        """The folder's built-in text encoder for a DiT of this variant's text width."""
+    @property
+    def text_dim(self) -> int:
+        """The width of the text the DiT reads (from its config; real Wan files read umT5-XXL's)."""
+        dit = self.file("dit")
+        return int(read_component_config(dit)["text_dim"]) if is_component(dit) else dit_text_dim(dit)
+
+    def text_encoder(self, variant: DitVariant | None = None, *, text_dim: int | None = None) -> HashTextEncoder | UMT5TextEncoder:
+        """The folder's built-in text encoder, for the text width of ``variant`` or ``text_dim`` (default: the
+        folder's DiT's)."""
         spec = self.layout["text_encoder"]
         kind = spec.get("type")
+        if text_dim is None:
+            text_dim = int(variant.config["text_dim"]) if variant is not None else self.text_dim
         if kind == "hash":
-            return HashTextEncoder(int(variant.config["text_dim"]), int(spec["length"]))
+            return HashTextEncoder(text_dim, int(spec["length"]))
         if kind == "umt5":
             if not {"weights", "tokenizer"} <= spec.keys():
                 raise One4DInputError(f"the umt5 text encoder in {self.path / MODEL_FILE} needs 'weights' (the umT5-XXL "
                                       "safetensors file) and 'tokenizer' (its tokenizer folder).")
             encoder = UMT5TextEncoder(self.path / spec["weights"], self.path / spec["tokenizer"])
-            if encoder.dim != variant.config["text_dim"]:
-                raise One4DInputError(f"the umT5 file is {encoder.dim} wide but the DiT reads {variant.config['text_dim']}-wide text; "
+            if encoder.dim != text_dim:
+                raise One4DInputError(f"the umT5 file is {encoder.dim} wide but the DiT reads {text_dim}-wide text; "
                                       "use the umT5-XXL file that goes with Wan2.1.")
             return encoder
         raise One4DInputError(f"text encoder type '{kind}' in {self.path / MODEL_FILE} is unknown; use 'hash' or 'umt5'.")

@@ -16,10 +16,11 @@ def _toy_run(tmp_path, steps: int, time_limit: float = 0.0, lr: float = 1e-2) ->
     torch.manual_seed(0)
     w = torch.nn.Parameter(torch.zeros(4))
     rng, gen = np.random.default_rng(1), torch.Generator().manual_seed(2)
-    trainer = Trainer([w], Schedule(steps, lr, tmp_path / "toy.state.pt", time_limit=time_limit, warmup=2), {"data": rng, "noise": gen},
-                      tmp_path, "toy")
+    module = torch.nn.ParameterList([w])
+    trainer = Trainer(module, Schedule(steps, lr, tmp_path / "toy.state.pt", time_limit=time_limit, warmup=2),
+                      {"data": rng, "noise": gen}, tmp_path, "toy")
 
-    def step():
+    def step(_model):
         target = torch.from_numpy(rng.normal(size=4)).float() + torch.randn(4, generator=gen) + torch.randn(4)
         loss = (w - target).square().mean()
         return loss, {"loss": loss.item()}

@@ -2,8 +2,6 @@
 `one4d run` and the pipeline load like the embedded model (tiny generated checkpoints)."""
 from __future__ import annotations
 
-import json
-
 import cv2
 import numpy as np
 import pytest
@@ -11,46 +9,19 @@ import torch
 from safetensors.torch import save_file
 
 transformers = pytest.importorskip("transformers", reason="the umT5 encoder needs transformers: pip install 'comfyui-one4d[train]'")
-from ckpt_factory import original_state_dict  # noqa: E402
-from tokenizers import Tokenizer, models, pre_tokenizers, processors  # noqa: E402
+from wan_folder import write_tokenizer, write_umt5, write_wan_model_folder  # noqa: E402
 
-from one4d.backbone import build_dit, build_vae, dit_config, load_dit  # noqa: E402
 from one4d.cli import main  # noqa: E402
-from one4d.dlc import DLCConfig, One4DModel  # noqa: E402
 from one4d.errors import One4DInputError  # noqa: E402
 from one4d.models import ModelFolder  # noqa: E402
 from one4d.pipeline import One4DPipeline  # noqa: E402
 from one4d.sampling import SamplerSettings  # noqa: E402
 from one4d.umt5 import UMT5TextEncoder  # noqa: E402
-from one4d.weights import save_one4d  # noqa: E402
-
-WORDS = ["<pad>", "</s>", "<unk>", "a", "room", "with", "red", "sphere", "camera", "moves"]
-
-
-def _tokenizer(folder):
-    folder.mkdir()
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    tok.save(str(folder / "tokenizer.json"))
-    return folder
-
-
-def _umt5(path, width=32, fp8=False):
-    torch.manual_seed(0)
-    cfg = transformers.UMT5Config(vocab_size=len(WORDS), d_model=width, d_kv=8, d_ff=48, num_layers=2, num_heads=4,
-                                  feed_forward_proj="gated-gelu", is_encoder_decoder=False)
-    model = transformers.UMT5EncoderModel(cfg).eval()
-    sd = {k: v for k, v in model.state_dict().items() if k != "encoder.embed_tokens.weight"}  # ComfyUI keeps shared.weight only
-    if fp8:
-        sd = {k: v.to(torch.float8_e4m3fn) if v.ndim == 2 and "block" in k else v for k, v in sd.items()}
-    save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
-    return model
 
 
 def test_the_encoder_reads_its_shape_from_the_file_and_encodes_like_transformers(tmp_path):
-    ref = _umt5(tmp_path / "umt5.safetensors")
-    enc = UMT5TextEncoder(tmp_path / "umt5.safetensors", _tokenizer(tmp_path / "tok"), dtype=torch.float32)
+    ref = write_umt5(tmp_path / "umt5.safetensors")
+    enc = UMT5TextEncoder(tmp_path / "umt5.safetensors", write_tokenizer(tmp_path / "tok"), dtype=torch.float32)
     out = enc("a  red\nsphere ")
     ids = torch.tensor([[3, 6, 7, 1]])  # "a red sphere" + end token, whitespace cleaned
     with torch.no_grad():
@@ -60,8 +31,8 @@ def test_the_encoder_reads_its_shape_from_the_file_and_encodes_like_transformers
 
 
 def test_fp8_files_load(tmp_path):
-    _umt5(tmp_path / "umt5_fp8.safetensors", fp8=True)
-    enc = UMT5TextEncoder(tmp_path / "umt5_fp8.safetensors", _tokenizer(tmp_path / "tok"))
+    write_umt5(tmp_path / "umt5_fp8.safetensors", fp8=True)
+    enc = UMT5TextEncoder(tmp_path / "umt5_fp8.safetensors", write_tokenizer(tmp_path / "tok"))
     assert torch.isfinite(enc("a room")).all()
 
 
@@ -69,38 +40,13 @@ def test_wrong_files_are_named(tmp_path):
     save_file({"encoder.conv_in.weight": torch.zeros(2, 3, 3, 3)}, str(tmp_path / "vae.safetensors"))
     with pytest.raises(One4DInputError, match="not a umT5 encoder.*umt5_xxl_fp16"):
         UMT5TextEncoder(tmp_path / "vae.safetensors", tmp_path)
-    _umt5(tmp_path / "umt5.safetensors")
+    write_umt5(tmp_path / "umt5.safetensors")
     with pytest.raises(One4DInputError, match="no tokenizer.json.*google/umt5-xxl"):
         UMT5TextEncoder(tmp_path / "umt5.safetensors", tmp_path)
 
 
-def _wan_folder(tmp_path, width=32):
-    """A model folder naming real-layout files: original-key DiT, diffusers-key VAE, ComfyUI-style umT5."""
-    files = tmp_path / "comfy_models"
-    files.mkdir()
-    torch.manual_seed(1)
-    cfg = dit_config(32, 2, 64, 2, 36, image=False, text_dim=32)
-    dit = build_dit(cfg)
-    save_file({k: v.contiguous() for k, v in original_state_dict(dit.state_dict(), "model.diffusion_model.").items()},
-              str(files / "wan_tiny_inp.safetensors"))
-    save_file(build_vae({"base_dim": 8, "z_dim": 16}).state_dict(), str(files / "wan_vae_tiny.safetensors"))
-    _umt5(files / "umt5_tiny.safetensors", width)
-    _tokenizer(files / "tok")
-    folder = tmp_path / "model"
-    folder.mkdir()
-    loaded, variant = load_dit(files / "wan_tiny_inp.safetensors", torch.float32)
-    save_one4d(One4DModel(loaded, variant, DLCConfig(rank=4)), folder / "one4d.safetensors")
-    (folder / "model.json").write_text(json.dumps({
-        "format": "one4d-model", "version": 1, "kind": "wan2.1-fun-1.3b", "dtype": "fp32",
-        "files": {"dit": str(files / "wan_tiny_inp.safetensors"), "vae": "../comfy_models/wan_vae_tiny.safetensors",
-                  "one4d": "one4d.safetensors"},
-        "text_encoder": {"type": "umt5", "weights": str(files / "umt5_tiny.safetensors"), "tokenizer": str(files / "tok")},
-    }))
-    return folder
-
-
 def test_a_folder_of_real_layout_wan_files_runs_through_the_pipeline(tmp_path):
-    folder = ModelFolder.open(_wan_folder(tmp_path))
+    folder = ModelFolder.open(write_wan_model_folder(tmp_path))
     assert folder.geometry.space_stride == 8 and folder.geometry.size_multiple == 16
     pipe = One4DPipeline.from_folder(folder)
     assert pipe.defaults.steps == 50 and pipe.text_length == 512
@@ -111,13 +57,13 @@ def test_a_folder_of_real_layout_wan_files_runs_through_the_pipeline(tmp_path):
 
 
 def test_a_umt5_of_another_width_is_refused(tmp_path):
-    folder = ModelFolder.open(_wan_folder(tmp_path, width=40))
+    folder = ModelFolder.open(write_wan_model_folder(tmp_path, width=40))
     with pytest.raises(One4DInputError, match="40 wide but the DiT reads 32-wide"):
         One4DPipeline.from_folder(folder)
 
 
 def test_one4d_run_takes_the_real_layout_folder(tmp_path):
-    folder = _wan_folder(tmp_path)
+    folder = write_wan_model_folder(tmp_path)
     image = tmp_path / "in.png"
     cv2.imwrite(str(image), (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8))
     out = tmp_path / "out"

@@ -37,6 +37,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-lr", type=float, default=1e-3, help="base: peak learning rate")
     p.add_argument("--one4d-steps", type=int, default=2000, help="one4d: training steps of the adapters and links")
     p.add_argument("--one4d-lr", type=float, default=1e-3, help="one4d, ablation: peak learning rate")
+    p.add_argument("--model", default="",
+                   help="encode, one4d: build on this model folder (e.g. one naming real Wan2.1 files, docs/model.md) "
+                        "instead of the embedded recipe's own VAE and base DiT in --work")
+    p.add_argument("--rank", type=int, default=0, help="one4d: LoRA rank of both branches (default 16 embedded, 64 with --model)")
+    p.add_argument("--alpha", type=float, default=None, help="one4d: LoRA alpha (default: the rank)")
+    p.add_argument("--links", type=int, default=0, help="one4d: number of control links, evenly spaced (default 5)")
+    p.add_argument("--accumulate", type=int, default=1, help="one4d: micro-batches per optimizer step (gradient accumulation)")
     p.add_argument("--one4d-init", default="", help="one4d: continue from this One4D weight file")
     p.add_argument("--seed", type=int, default=4, help="one4d: seed of the batches and noise")
     p.add_argument("--checkpoint-every", type=int, default=500,

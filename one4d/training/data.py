@@ -8,16 +8,16 @@ the VAE.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
-from ..backbone import vae_geometry
+from ..backbone import LatentGeometry
 from ..codec import VideoCodec
 from ..data import render_dataset
-from ..models import read_component_config
 from ..pointmap import fit_normalization, normalize
-from ..text import HashTextEncoder
+from ..text import pad_text
 from ..umc import build_condition_video, build_mask
 from . import recipe
 from .tasks import default_task_mix, draw_sparse_indices, draw_task
@@ -59,8 +59,9 @@ def pad_indices(lists: list[list[int]], f: int) -> np.ndarray:
     return out
 
 
-def encode_training_set(work: Path, codec: VideoCodec) -> None:
-    """Encode ``<work>/data.npz`` into ``<work>/latents.npz`` (module docstring)."""
+def encode_training_set(work: Path, codec: VideoCodec, text_encoder: Callable[[str], torch.Tensor], text_length: int) -> None:
+    """Encode ``<work>/data.npz`` into ``<work>/latents.npz`` (module docstring), with the captions' text
+    contexts and the codec's latent geometry."""
     data = np.load(work / "data.npz")
     n, f = data["rgb"].shape[:2]
     rgb = video_tensor(data["rgb"])
@@ -70,7 +71,7 @@ def encode_training_set(work: Path, codec: VideoCodec) -> None:
     frames01 = torch.from_numpy(data["rgb"]).float() / 255
     image_videos = torch.cat([build_condition_video(frames01[i, :1], [0], f) for i in range(n)])
     sparse_videos = torch.cat([build_condition_video(frames01[i, sparse[i]], sparse[i], f) for i in range(n)])
-    gray = torch.zeros(1, 3, f, recipe.HEIGHT, recipe.WIDTH)
+    gray = torch.zeros(1, 3, f, *data["rgb"].shape[2:4])
     out = {
         "rgb": encode_batches(codec, rgb),
         "xyz": encode_batches(codec, xyz),
@@ -78,7 +79,10 @@ def encode_training_set(work: Path, codec: VideoCodec) -> None:
         "cond_sparse": encode_batches(codec, sparse_videos),
         "cond_text": encode_batches(codec, gray),
     }
-    np.savez(work / "latents.npz", **{k: v.numpy() for k, v in out.items()}, sparse=pad_indices(sparse, f))
+    out["context"] = torch.cat([pad_text(text_encoder(str(c)), text_length) for c in data["captions"]]).half()
+    g = codec.geometry
+    np.savez(work / "latents.npz", **{k: v.numpy() for k, v in out.items()}, sparse=pad_indices(sparse, f),
+             geometry=np.array([g.channels, g.time_stride, g.space_stride, g.patch]))
 
 
 class LatentBatches:
@@ -86,12 +90,10 @@ class LatentBatches:
 
     def __init__(self, work: Path, seed: int):
         lat = np.load(work / "latents.npz")
-        self.lat = {k: torch.from_numpy(lat[k]).float() for k in lat.files if k != "sparse"}
+        self.lat = {k: torch.from_numpy(lat[k]).float() for k in lat.files if k not in ("sparse", "geometry", "context")}
         self.sparse = lat["sparse"]
-        captions = np.load(work / "data.npz")["captions"]
-        enc = HashTextEncoder(recipe.TEXT_DIM, recipe.TEXT_LENGTH)
-        self.geometry = vae_geometry(read_component_config(work / "vae.safetensors"))
-        self.context = torch.cat([enc(str(c)) for c in captions])
+        self.geometry = LatentGeometry(*(int(v) for v in lat["geometry"]))
+        self.context = torch.from_numpy(lat["context"]).float()
         self.rng = np.random.default_rng(seed)
         self.mix = default_task_mix()
         self.frames = recipe.FRAMES

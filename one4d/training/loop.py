@@ -43,21 +43,26 @@ def flow_matching_loss(
     settings: StepSettings,
     generator: torch.Generator,
     clip_context: torch.Tensor | None = None,
+    shard: slice = slice(None),
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Rectified-flow MSE on both modalities for a batch of clean latents; returns ``(loss, parts)``.
 
-    Same sigma and text for both modalities, independent noise (the paper's sections 5 and 6).
+    Same sigma and text for both modalities, independent noise (the paper's sections 5 and 6). The inputs
+    are a global batch; the noise is drawn for all of it and the loss computed on ``shard`` only, so that
+    processes of a distributed run, each with its shard, add up to one process with the whole batch.
     """
     b = rgb0.shape[0]
     u = torch.rand(b, generator=generator)
-    sigma = shifted_sigmas(u, settings.shift).to(rgb0.device)
-    s = sigma.view(b, 1, 1, 1, 1)
-    eps_r = torch.randn(rgb0.shape, generator=generator).to(rgb0.device)
-    eps_x = torch.randn(xyz0.shape, generator=generator).to(rgb0.device)
+    sigma = shifted_sigmas(u, settings.shift)[shard].to(rgb0.device)
+    eps_r = torch.randn(rgb0.shape, generator=generator)[shard].to(rgb0.device)
+    eps_x = torch.randn(xyz0.shape, generator=generator)[shard].to(rgb0.device)
+    keep = (torch.rand(b, generator=generator) >= settings.text_dropout)[shard].to(context.dtype)
+    pick = lambda t: None if t is None else t[shard]  # noqa: E731
+    rgb0, xyz0, mask, cond, context, clip_context = rgb0[shard], xyz0[shard], pick(mask), pick(cond), context[shard], pick(clip_context)
+    s = sigma.view(-1, 1, 1, 1, 1)
     rgb_t = (1 - s) * rgb0 + s * eps_r
     xyz_t = (1 - s) * xyz0 + s * eps_x
-    keep = (torch.rand(b, generator=generator) >= settings.text_dropout).to(context.dtype).view(b, 1, 1)
-    v_rgb, v_xyz = model(rgb_t, xyz_t, sigma * 1000.0, context * keep.to(context.device), mask, cond, clip_context)
+    v_rgb, v_xyz = model(rgb_t, xyz_t, sigma * 1000.0, context * keep.view(-1, 1, 1).to(context.device), mask, cond, clip_context)
     loss_rgb = F.mse_loss(v_rgb.float(), (eps_r - rgb0).float())
     loss_xyz = F.mse_loss(v_xyz.float(), (eps_x - xyz0).float())
     loss = loss_rgb + settings.xyz_weight * loss_xyz
@@ -72,18 +77,21 @@ class BatchSource(Protocol):
 
 
 def fit_two_modalities(model, batches: BatchSource, schedule: Schedule, batch: int, work: Path, tag: str, seed: int,
-                       device: torch.device = torch.device("cpu"), on_checkpoint: Callable[[int], None] | None = None) -> bool:
-    """Train a two-modality model's trainable parameters with the rectified-flow loss, resumably
-    (:class:`one4d.training.trainer.Trainer`); returns whether the schedule finished (not stopped by its
-    time limit). ``on_checkpoint(step)`` writes the weights with every checkpoint."""
+                       device: torch.device = torch.device("cpu"), on_checkpoint: Callable[[int], None] | None = None,
+                       accumulate: int = 1) -> bool:
+    """Train a two-modality model's trainable parameters with the rectified-flow loss, resumably and on as
+    many processes as launched (:class:`one4d.training.trainer.Trainer`; ``batch`` per process and
+    micro-step); returns whether the schedule finished (not stopped by its time limit).
+    ``on_checkpoint(step)`` writes the weights with every checkpoint."""
     gen = torch.Generator().manual_seed(seed)
     settings = StepSettings()
     model.to(device).train()
-    trainer = Trainer(model.trainable_parameters(), schedule, {"data": batches.rng, "noise": gen}, work, tag, device)
+    trainer = Trainer(model, schedule, {"data": batches.rng, "noise": gen}, work, tag, device, accumulate)
+    processes = trainer.accelerator.num_processes
 
-    def step() -> tuple[torch.Tensor, dict[str, float]]:
-        rgb0, xyz0, mask, cond, ctx = (t.to(device) for t in batches.draw(batch))
-        return flow_matching_loss(model, rgb0, xyz0, mask, cond, ctx, settings, gen)
+    def step(wrapped: torch.nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
+        rgb0, xyz0, mask, cond, ctx = (t.to(device) for t in batches.draw(batch * processes))
+        return flow_matching_loss(wrapped, rgb0, xyz0, mask, cond, ctx, settings, gen, shard=trainer.shard(batch))
 
     def checkpoint(done: int) -> None:
         model.eval()

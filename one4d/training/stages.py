@@ -25,17 +25,30 @@ import torch
 from ..backbone import build_dit, build_vae, read_safetensors, vae_geometry
 from ..codec import VideoCodec
 from ..defaults import EMBEDDED
-from ..dlc import DLCConfig, One4DModel
+from ..dlc import DLCConfig, One4DModel, default_link_layers
 from ..errors import One4DInputError
 from ..evaluation.suite import run_suite, suite_seeds
-from ..models import load_dit_component, load_vae_component, read_component_config, save_component, write_model_config
+from ..models import (
+    ModelFolder,
+    load_dit_component,
+    load_vae_component,
+    read_component_config,
+    save_component,
+    write_model_config,
+)
 from ..pipeline import One4DPipeline
 from ..sampling import SamplerSettings
-from ..text import HashTextEncoder
+from ..text import TEXT_LEN, HashTextEncoder
 from ..weights import load_one4d_into, save_one4d
 from . import recipe
 from .ablation import ChannelConcatModel, WidthConcatModel
-from .data import LatentBatches, encode_training_set, normalized_pointmaps, render_training_set, video_tensor
+from .data import (
+    LatentBatches,
+    encode_training_set,
+    normalized_pointmaps,
+    render_training_set,
+    video_tensor,
+)
 from .loop import StepSettings, fit_two_modalities, shifted_sigmas
 from .trainer import Schedule, Trainer, log_values, pick_device
 
@@ -103,9 +116,9 @@ def stage_vae(args: argparse.Namespace) -> bool:
     rng = np.random.default_rng(0)
     gen = torch.Generator().manual_seed(1)
     sched = schedule(args, "vae", args.vae_steps, args.vae_lr, betas=(0.9, 0.99), clip_norm=0.0)
-    trainer = Trainer([p for p in vae.parameters() if p.requires_grad], sched, {"data": rng, "noise": gen}, args.work, "vae", device)
+    trainer = Trainer(vae, sched, {"data": rng, "noise": gen}, args.work, "vae", device)
 
-    def step() -> tuple[torch.Tensor, dict[str, float]]:
+    def step(_model: torch.nn.Module) -> tuple[torch.Tensor, dict[str, float]]:  # one process: encode/decode called directly
         x = _vae_clips(args, rgb, xyz, rng).to(device)
         with torch.set_grad_enabled(args.vae_train == "all"):
             post = vae.encode(x).latent_dist
@@ -127,8 +140,18 @@ def stage_vae(args: argparse.Namespace) -> bool:
     return trainer.run(step, write)
 
 
+def training_model(args: argparse.Namespace) -> ModelFolder:
+    """The model a stage builds on: ``--model`` (e.g. a folder naming real Wan files), else the work folder
+    of the embedded recipe, whose VAE and base DiT the earlier stages wrote."""
+    if args.model:
+        return ModelFolder.open(args.model, require=("vae", "dit"))
+    return ModelFolder(args.work, dict(recipe.MODEL_LAYOUT))
+
+
 def stage_encode(args: argparse.Namespace) -> None:
-    encode_training_set(args.work, VideoCodec(load_vae_component(args.work / "vae.safetensors")))
+    folder = training_model(args)
+    encoder = folder.text_encoder() if args.model else folder.text_encoder(text_dim=recipe.TEXT_DIM)
+    encode_training_set(args.work, VideoCodec(folder.load_vae()), encoder, getattr(encoder, "length", TEXT_LEN))
 
 
 def stage_base(args: argparse.Namespace) -> bool:
@@ -140,9 +163,9 @@ def stage_base(args: argparse.Namespace) -> bool:
     gen = torch.Generator().manual_seed(3)
     settings = StepSettings()
     sched = schedule(args, "base", args.base_steps, args.base_lr, weight_decay=0.01)
-    trainer = Trainer(list(dit.parameters()), sched, {"data": batches.rng, "noise": gen}, args.work, "base", device)
+    trainer = Trainer(dit, sched, {"data": batches.rng, "noise": gen}, args.work, "base", device)
 
-    def step() -> tuple[torch.Tensor, dict[str, float]]:
+    def step(model: torch.nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
         rgb0, _, mask, cond, ctx = (t.to(device) for t in batches.draw(args.batch))
         b = rgb0.shape[0]
         sigma = shifted_sigmas(torch.rand(b, generator=gen), settings.shift).to(device)
@@ -150,7 +173,7 @@ def stage_base(args: argparse.Namespace) -> bool:
         s = sigma.view(b, 1, 1, 1, 1)
         keep = (torch.rand(b, generator=gen) >= settings.text_dropout).float().view(b, 1, 1).to(device)
         x = torch.cat([(1 - s) * rgb0 + s * eps, mask, cond], dim=1)
-        v = dit(x, sigma * 1000, ctx * keep, return_dict=False)[0]
+        v = model(x, sigma * 1000, ctx * keep, return_dict=False)[0]
         loss = torch.nn.functional.mse_loss(v.float(), eps - rgb0)
         return loss, {"loss": loss.item()}
 
@@ -160,17 +183,39 @@ def stage_base(args: argparse.Namespace) -> bool:
     return trainer.run(step, write)
 
 
+def output_layout(args: argparse.Namespace, folder: ModelFolder) -> dict:
+    """The ``model.json`` of the work folder once it holds One4D weights: the embedded recipe's own layout,
+    or the ``--model`` folder's with its files made absolute and the new weights in the work folder."""
+    if not args.model:
+        return dict(recipe.MODEL_LAYOUT)
+    layout = json.loads(json.dumps(folder.layout))
+    layout["files"] = {n: str(folder.file(n).resolve()) for n in ("dit", "vae")} | {"one4d": "one4d.safetensors"}
+    spec = layout["text_encoder"]
+    for key in ("weights", "tokenizer"):
+        if key in spec:
+            spec[key] = str((folder.path / spec[key]).resolve())
+    return layout
+
+
 def stage_one4d(args: argparse.Namespace) -> bool:
     torch.manual_seed(0)
-    dit, variant = load_dit_component(args.work / "dit.safetensors")
-    model = One4DModel(dit, variant, DLCConfig(rank=recipe.RANK))
+    folder = training_model(args)
+    dit, variant = folder.load_dit()
+    dit.requires_grad_(False)
+    links = default_link_layers(variant.config["num_layers"], args.links) if args.links else None
+    model = One4DModel(dit, variant, DLCConfig(rank=args.rank or (64 if args.model else recipe.RANK), alpha=args.alpha, link_layers=links))
     if args.one4d_init:
         load_one4d_into(model, args.one4d_init)
     out = args.work / "one4d.safetensors"
-    write_model_config(args.work, recipe.MODEL_LAYOUT)
+    device = pick_device(args.device)
+
+    def write(step: int) -> None:
+        save_one4d(model, out, {"trained_steps": str(step)})
+        write_model_config(args.work, output_layout(args, folder))
+
     sched = schedule(args, "one4d", args.one4d_steps, args.one4d_lr)
     return fit_two_modalities(model, LatentBatches(args.work, seed=args.seed), sched, args.batch, args.work, "one4d", args.seed + 1,
-                              pick_device(args.device), lambda step: save_one4d(model, out, {"trained_steps": str(step)}))
+                              device, write, args.accumulate)
 
 
 def stage_ablation(args: argparse.Namespace) -> None:

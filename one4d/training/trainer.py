@@ -13,7 +13,6 @@ last step.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -59,7 +58,7 @@ class Schedule:
     state_path: Path
     time_limit: float = 0.0  # seconds; 0 = none
     checkpoint_every: int = 0  # steps; 0 = only when the run ends
-    warmup: int = 100
+    warmup: int | None = None  # steps of linear warm-up; None: a tenth of the run, at most 100
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     clip_norm: float = 1.0
@@ -67,67 +66,99 @@ class Schedule:
 
 @dataclass
 class Trainer:
-    """Runs ``step_fn`` (which returns ``(loss, parts)``) for ``schedule.steps`` steps, resumably."""
+    """Runs ``step_fn(model, shard)`` (which returns ``(loss, parts)``) for ``schedule.steps`` optimizer steps,
+    resumably, on Hugging Face accelerate: one process, or several under ``torchrun`` / ``accelerate launch``
+    (DDP), with ``accumulate`` micro-batches per step and bf16 mixed precision on CUDA.
 
-    params: list[torch.nn.Parameter]
+    ``model`` is the module to call (DDP-wrapped when distributed). Every process draws the same global batch
+    from identically seeded generators and trains on its ``shard`` (a slice of it), so N processes at batch b
+    make the same updates as one process at batch N x b. Only the main process writes files."""
+
+    module: torch.nn.Module
     schedule: Schedule
     generators: Generators
     work: Path
     tag: str
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    accumulate: int = 1
     step: int = 0
 
     def __post_init__(self) -> None:
+        from accelerate import Accelerator
+
         s = self.schedule
-        self.opt = torch.optim.AdamW(self.params, lr=s.lr, weight_decay=s.weight_decay, betas=s.betas)
+        cuda = self.device.type == "cuda"
+        self.accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no", gradient_accumulation_steps=self.accumulate)
+        self.params = [p for p in self.module.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(self.params, lr=s.lr, weight_decay=s.weight_decay, betas=s.betas)
+        self.model, self.opt = self.accelerator.prepare(self.module, opt)
         if Path(s.state_path).exists():
             self._restore(torch.load(s.state_path, map_location="cpu", weights_only=False))
-            print(f"{self.tag}: resumed at step {self.step} from {Path(s.state_path).name}")
+            self._say(f"{self.tag}: resumed at step {self.step} from {Path(s.state_path).name}")
 
     @property
     def fingerprint(self) -> dict:
         """What a checkpoint must share with this run to resume it."""
         s = self.schedule
-        return {"tag": self.tag, "steps": s.steps, "lr": s.lr, "shapes": [list(p.shape) for p in self.params]}
+        return {"tag": self.tag, "steps": s.steps, "lr": s.lr, "shapes": [list(p.shape) for p in self.params],
+                "processes": self.accelerator.num_processes, "accumulate": self.accumulate}
 
-    def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast on CUDA; nothing on CPU (fp32 is the fast path there)."""
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    def shard(self, batch: int) -> slice:
+        """This process's part of a global batch of ``batch`` x processes samples."""
+        rank = self.accelerator.process_index
+        return slice(rank * batch, (rank + 1) * batch)
 
-    def run(self, step_fn: Callable[[], tuple[torch.Tensor, dict[str, float]]], on_checkpoint: Callable[[int], None] | None = None) -> bool:
+    def run(self, step_fn: Callable[[torch.nn.Module], tuple[torch.Tensor, dict[str, float]]],
+            on_checkpoint: Callable[[int], None] | None = None) -> bool:
         """Train until the schedule ends or the time limit passes; returns whether the schedule finished.
 
-        ``on_checkpoint(step)`` is called with every checkpoint (e.g. to write the component file too)."""
-        s = self.schedule
+        ``on_checkpoint(step)`` is called on the main process with every checkpoint (e.g. to write the
+        weights too)."""
+        s, acc = self.schedule, self.accelerator
         t0 = time.time()
         steps_here = 0
         while self.step < s.steps:
             for g in self.opt.param_groups:
-                g["lr"] = cosine_lr(self.step, s.steps, s.lr, s.warmup)
-            with self.autocast():
-                loss, parts = step_fn()
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if s.clip_norm:
-                torch.nn.utils.clip_grad_norm_(self.params, s.clip_norm)
-            self.opt.step()
+                g["lr"] = cosine_lr(self.step, s.steps, s.lr, s.warmup if s.warmup is not None else max(1, min(100, s.steps // 10)))
+            for _ in range(self.accumulate):
+                with acc.accumulate(self.model):
+                    loss, parts = step_fn(self.model)
+                    acc.backward(loss)
+                    if acc.sync_gradients and s.clip_norm:
+                        acc.clip_grad_norm_(self.params, s.clip_norm)
+                    self.opt.step()
+                    self.opt.zero_grad(set_to_none=True)
             self.step += 1
             steps_here += 1
-            if self.step % 20 == 0 or self.step == s.steps:
+            if acc.is_main_process and (self.step % 20 == 0 or self.step == s.steps):
                 rate = steps_here / max(time.time() - t0, 1e-9)
                 log_values(self.work, self.tag, self.step, **parts, steps_per_s=rate)
-            out_of_time = bool(s.time_limit) and time.time() - t0 >= s.time_limit and self.step < s.steps
+            out_of_time = self._agreed(bool(s.time_limit) and time.time() - t0 >= s.time_limit and self.step < s.steps)
             if out_of_time or self.step == s.steps or (s.checkpoint_every and self.step % s.checkpoint_every == 0):
-                self.save()
-                if on_checkpoint is not None:
-                    on_checkpoint(self.step)
+                if acc.is_main_process:
+                    self.save()
+                    if on_checkpoint is not None:
+                        on_checkpoint(self.step)
+                acc.wait_for_everyone()
             if out_of_time:
-                print(f"{self.tag}: time limit reached at step {self.step} of {s.steps}; run the same command again to resume")
+                self._say(f"{self.tag}: time limit reached at step {self.step} of {s.steps}; run the same command again to resume")
                 return False
-        Path(s.state_path).unlink(missing_ok=True)
+        if acc.is_main_process:
+            Path(s.state_path).unlink(missing_ok=True)
+        acc.wait_for_everyone()
         return True
+
+    def _agreed(self, flag: bool) -> bool:
+        """The main process's decision, the same on every process (a time limit must stop all at once)."""
+        if self.accelerator.num_processes == 1:
+            return flag
+        from accelerate.utils import broadcast
+
+        return bool(broadcast(torch.tensor([int(flag)], device=self.accelerator.device)).item())
+
+    def _say(self, text: str) -> None:
+        if self.accelerator.is_main_process:
+            print(text)
 
     def save(self) -> None:
         """Write the resumable state atomically (module docstring)."""

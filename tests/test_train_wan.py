@@ -1,0 +1,71 @@
+"""`one4d train` on a real-layout Wan model folder: the procedural scenes encoded with the folder's VAE and
+umT5, One4D adapters and links trained on the frozen base, and the result a model folder that `one4d run`
+loads; on 2 gloo processes (torchrun, which `accelerate` runs on) at batch 1 the same weights as 1 process
+at batch 2."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("transformers", reason="training on Wan files needs transformers: pip install 'comfyui-one4d[train]'")
+from wan_folder import write_wan_model_folder  # noqa: E402
+
+from one4d.backbone import read_safetensors  # noqa: E402
+from one4d.cli import main  # noqa: E402
+from one4d.models import ModelFolder  # noqa: E402
+from one4d.weights import read_metadata  # noqa: E402
+
+STEPS = ["--one4d-steps", "3", "--one4d-lr", "1e-2", "--rank", "4", "--links", "2", "--checkpoint-every", "0"]
+
+
+def _prepared_work(tmp_path, name: str, model) -> str:
+    work = tmp_path / name
+    assert main(["train", "data", "--work", str(work), "--clips", "4"]) == 0
+    assert main(["train", "encode", "--work", str(work), "--model", str(model)]) == 0
+    return str(work)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_training_on_a_wan_folder_writes_a_model_folder_that_runs(tmp_path):
+    model = write_wan_model_folder(tmp_path, one4d=False)
+    work = _prepared_work(tmp_path, "w", model)
+    assert main(["train", "one4d", "--work", work, "--model", str(model), "--batch", "2", *STEPS]) == 0
+    meta = read_metadata(f"{work}/one4d.safetensors")
+    assert (meta["rank"], json.loads(meta["link_layers"]), meta["trained_steps"]) == ("4", [0, 1], "3")
+    folder = ModelFolder.open(work)
+    assert folder.kind == "wan2.1-fun-1.3b" and folder.layout["text_encoder"]["type"] == "umt5"
+    out = tmp_path / "out"
+    assert main(["run", "--model", work, "--text", "a red room", "--width", "32", "--height", "32", "--length", "5",
+                 "--steps", "2", "--out", str(out)]) == 0
+    assert (out / "rgb.mp4").is_file()
+
+
+def test_two_gloo_processes_at_batch_1_equal_one_process_at_batch_2(tmp_path):
+    model = write_wan_model_folder(tmp_path, one4d=False)
+    single = _prepared_work(tmp_path, "single", model)
+    assert main(["train", "one4d", "--work", single, "--model", str(model), "--batch", "2", *STEPS]) == 0
+    double = _prepared_work(tmp_path, "double", model)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "one4d", "train", "one4d", "--work", double, "--model", str(model),
+           "--batch", "1", *STEPS]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    a, b = read_safetensors(f"{single}/one4d.safetensors"), read_safetensors(f"{double}/one4d.safetensors")
+    assert a.keys() == b.keys()
+    moved = max(float(v.abs().max()) for k, v in a.items() if "lora_B" in k or k.startswith("links."))
+    assert moved > 1e-2  # training moved the zero-initialized weights
+    # The same updates up to float summation order (all-reduce of two gradients vs one batch of two), which
+    # AdamW's normalization can magnify for near-zero gradients: tolerance 0.1% of the largest update.
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert worst <= 1e-3 * moved, (worst, moved)
