@@ -18,8 +18,16 @@ the prompt is cancelled (checked per frame while writing, :mod:`one4d.progress`)
 removed. Exports that loop over frames fill ComfyUI's progress bar.
 
 UI data: ``one4d_preview`` (the widget), ``3d`` (the GLB, with the keys core SaveGLB uses) and
-``one4d_files`` (every file, for headless clients reading ``/history``); the ``model_file`` output is the
-GLB's path relative to the output folder, the value core Preview3D's ``model_file`` takes.
+``one4d_files`` (every file, for headless clients reading ``/history``).
+
+Outputs, for core's 3D nodes: what they take (checked on ComfyUI 0.3.64 and its October 2025 master) is
+a path relative to the output folder as a STRING: Preview3D's ``model_file`` socket, whose viewer
+(frontend 1.27.10) reads .gltf, .glb, .obj, .fbx and .stl. Load3D takes a file uploaded into
+``input/3d`` (a widget, not a socket), and neither version has a point-cloud preview node or a 3D file
+type. ``model_file`` is the GLB (the PLY when no GLB is saved), for Preview3D; ``ply_file`` is the PLY
+("" when none is saved), for viewers that read PLY (newer frontends' Load3D/Preview3D, point-cloud
+nodes of other packs). The PLY keeps the library's axes (OpenCV: y down, z forward); the GLB is turned
+to glTF's y-up.
 """
 from __future__ import annotations
 
@@ -65,9 +73,13 @@ class One4DSave4D:
         "depth PNGs, never overwriting; shows the animated point cloud in the node."
     )
     CATEGORY = "One4D/output"
-    RETURN_TYPES = ("STRING",)
-    RETURN_NAMES = ("model_file",)
-    OUTPUT_TOOLTIPS = ("The GLB (or PLY) path relative to the output folder; connect it to core Preview3D's model_file.",)
+    RETURN_TYPES = ("STRING", "STRING")
+    RETURN_NAMES = ("model_file", "ply_file")
+    OUTPUT_TOOLTIPS = (
+        "The GLB (or PLY) path relative to the output folder; connect it to core Preview3D's model_file.",
+        ("The PLY path relative to the output folder (empty when save_ply is off), for viewers that read PLY; "
+         "the PLY keeps OpenCV axes (y down)."),
+    )
     FUNCTION = "save"
     OUTPUT_NODE = True
 
@@ -123,13 +135,15 @@ class One4DSave4D:
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
             raise
         rel = lambda p: {"filename": p.name, "subfolder": subfolder.replace(os.sep, "/"), "type": "output"}  # noqa: E731
-        model_path = targets.get("glb") or targets.get("ply")
-        model_file = "" if model_path is None else "/".join(x for x in (subfolder.replace(os.sep, "/"), model_path.name) if x)
+        def relative(path: Path | None) -> str:  # the path as core's 3D nodes take it
+            return "" if path is None else "/".join(x for x in (subfolder.replace(os.sep, "/"), path.name) if x)
+
+        model_file = relative(targets.get("glb") or targets.get("ply"))
         ui = {"one4d_preview": [rel(targets["preview"])], "one4d_files": [rel(p) for k, p in targets.items() if k != "preview"]}
         if "glb" in targets:
             ui["3d"] = [rel(targets["glb"])]
         log.info("One4D: saved %s", ", ".join(p.name for p in targets.values()))
-        return {"ui": ui, "result": (model_file,)}
+        return {"ui": ui, "result": (model_file, relative(targets.get("ply")))}
 
     @staticmethod
     def _write(pm: PointmapData, targets: dict, max_points: int, fps: float) -> None:

@@ -88,6 +88,11 @@ def test_object_info_lists_every_node_and_the_core_widgets_of_the_examples(serve
     for name in nodes.NODE_CLASS_MAPPINGS:
         assert info[name]["display_name"] == nodes.NODE_DISPLAY_NAME_MAPPINGS[name]
         assert info[name]["category"].startswith("One4D/")
+    # what core's 3D nodes take: Preview3D a STRING path (Save 4D's outputs), Load3D an upload widget
+    assert info["Preview3D"]["input"]["required"]["model_file"][0] == "STRING"
+    assert isinstance(info["Load3D"]["input"]["required"]["model_file"][0], list)
+    assert info["One4DSave4D"]["output"] == ["STRING", "STRING"]
+    assert info["One4DSave4D"]["output_name"] == ["model_file", "ply_file"]
     for name, spec in make_workflows.CORE_NODES.items():
         assert name in info, f"core node {name} used by the examples is missing"
         order = info[name].get("input_order", {})
@@ -110,6 +115,10 @@ def test_embedded_workflow_runs_through_prompt(server, tmp_path):
     client.upload_image(ROOT / "one4d" / "assets" / "sample.png")  # (also copied there when the pack loads)
     prompt = json.loads((ROOT / "example_workflows" / "api" / "one4d_embedded_cpu.json").read_text())
     prompt["3"]["inputs"]["image"] = "sample.png"
+    save_id = next(k for k, n in prompt.items() if n["class_type"] == "One4DSave4D")
+    # Save 4D's outputs wired into core Preview3D, whose model_file takes a path relative to the output folder
+    prompt["90"] = {"class_type": "Preview3D", "inputs": {"model_file": [save_id, 0]}}
+    prompt["91"] = {"class_type": "Preview3D", "inputs": {"model_file": [save_id, 1]}}
     t0 = time.time()
     entry, files = client.run(prompt, tmp_path, timeout=600, log=lambda *_: None)
     elapsed = time.time() - t0
@@ -118,8 +127,12 @@ def test_embedded_workflow_runs_through_prompt(server, tmp_path):
     assert any(n.endswith(".o4dp") for n in names) and any(n.endswith(".glb") for n in names), names
     payload = next(p for p in files if p.suffix == ".o4dp")
     assert payload.read_bytes()[:4] == b"O4DP"
-    save = next(v for v in entry["outputs"].values() if "one4d_preview" in v)
+    save = entry["outputs"][save_id]
     assert save["one4d_preview"][0]["type"] == "output" and save["3d"][0]["filename"].endswith(".glb")
+    glb, ply = entry["outputs"]["90"]["result"][0], entry["outputs"]["91"]["result"][0]
+    assert glb.endswith(".glb") and ply.endswith(".ply") and glb[:-4] == ply[:-4], (glb, ply)
+    for path in (glb, ply):
+        assert (server["base"] / "output" / path).is_file(), path
     print(f"\nComfyUI start {server['startup_s']:.1f} s; embedded workflow {elapsed:.1f} s through /prompt")
 
 

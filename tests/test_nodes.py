@@ -198,14 +198,17 @@ def test_sample_decode_cameras_save_preview_and_never_overwrite(dirs):
     assert {"scene_00001_.ply", "scene_00001_.glb", "scene_00001_.npz", "scene_00001_cameras.json", "scene_00001_colmap",
             "scene_00001_depth"} == names1
     assert names1.isdisjoint(names2) and all((out / n).exists() for n in names1 | names2)
-    assert first["result"] == ("one4d/scene_00001_.glb",) and first["ui"]["3d"][0]["type"] == "output"
+    assert first["result"] == ("one4d/scene_00001_.glb", "one4d/scene_00001_.ply") and first["ui"]["3d"][0]["type"] == "output"
     assert first["ui"]["one4d_preview"] == [{"filename": "scene_00001_.o4dp", "subfolder": "one4d", "type": "output"}]
     assert json.loads((out / "scene_00001_cameras.json").read_text())["frames"][0]["index"] == 0
     # a file that happens to hold the next counter's name is never overwritten
     (out / "scene_00003_.ply").write_text("keep me")
     third = nodes.One4DSave4D().save(anchored, "one4d/scene", save_glb=False, save_npz=False, save_cameras_json=False)
     assert (out / "scene_00003_.ply").read_text() == "keep me"
-    assert third["ui"]["one4d_files"][0]["filename"] == "scene_00004_.ply" and third["result"] == ("one4d/scene_00004_.ply",)
+    assert third["ui"]["one4d_files"][0]["filename"] == "scene_00004_.ply"
+    assert third["result"] == ("one4d/scene_00004_.ply", "one4d/scene_00004_.ply")  # no GLB: model_file falls back to the PLY
+    no_ply = nodes.One4DSave4D().save(anchored, "one4d/noply", save_ply=False, save_npz=False, save_cameras_json=False)
+    assert no_ply["result"] == ("one4d/noply_00001_.glb", "")
     preview = nodes.One4DPreview4D().preview(pointmap, max_points_per_frame=2000)
     ref = preview["ui"]["one4d_preview"][0]
     assert ref["type"] == "temp" and (dirs / "temp" / ref["subfolder"] / ref["filename"]).read_bytes()[:4] == b"O4DP"
