@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
+import torch.utils.checkpoint
 from peft import LoraConfig, inject_adapter_in_model
 from peft.tuners.lora.layer import Linear as LoraLinear
 from torch import nn
@@ -228,6 +229,23 @@ class One4DModel(nn.Module):
                 layer.lora_A[name].requires_grad_(enabled)
                 layer.lora_B[name].requires_grad_(enabled)
         self.links.requires_grad_(enabled)
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute each DiT block in the backward pass instead of keeping its activations (training memory).
+
+        The recomputation runs after :func:`forward_mode` has exited, so each block is checkpointed together
+        with the mode it ran in; diffusers' default would recompute it as the plain backbone."""
+
+        def checkpoint(block: nn.Module, *args):
+            kind, extras = _MODE.kind, list(_MODE.extras)
+
+            def run(*inner):
+                with forward_mode(kind, extras):
+                    return block(*inner)
+
+            return torch.utils.checkpoint.checkpoint(run, *args, use_reentrant=False)
+
+        self.dit.enable_gradient_checkpointing(gradient_checkpointing_func=checkpoint)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

@@ -39,7 +39,7 @@ def _free_port() -> int:
 def test_training_on_a_wan_folder_writes_a_model_folder_that_runs(tmp_path):
     model = write_wan_model_folder(tmp_path, one4d=False)
     work = _prepared_work(tmp_path, "w", model)
-    assert main(["train", "one4d", "--work", work, "--model", str(model), "--batch", "2", *STEPS]) == 0
+    assert main(["train", "one4d", "--work", work, "--model", str(model), "--batch", "2", "--grad-checkpointing", *STEPS]) == 0
     meta = read_metadata(f"{work}/one4d.safetensors")
     assert (meta["rank"], json.loads(meta["link_layers"]), meta["trained_steps"]) == ("4", [0, 1], "3")
     folder = ModelFolder.open(work)

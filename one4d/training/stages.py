@@ -206,6 +206,8 @@ def stage_one4d(args: argparse.Namespace) -> bool:
     model = One4DModel(dit, variant, DLCConfig(rank=args.rank or (64 if args.model else recipe.RANK), alpha=args.alpha, link_layers=links))
     if args.one4d_init:
         load_one4d_into(model, args.one4d_init)
+    if args.grad_checkpointing:
+        model.enable_gradient_checkpointing()
     out = args.work / "one4d.safetensors"
     device = pick_device(args.device)
 
