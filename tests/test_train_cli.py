@@ -26,7 +26,7 @@ def test_all_stages_on_two_clips(tmp_path, monkeypatch):
     code = main(["train", "all", "--work", str(work), "--clips", "2", "--vae-steps", "1", "--base-steps", "2",
                  "--one4d-steps", "5", "--checkpoint-every", "2", "--batch", "2"])
     assert code == 0
-    for name in ("data.npz", "vae.safetensors", "latents.npz", "dit.safetensors", "one4d.safetensors"):
+    for name in ("data.npz", "vae.safetensors", "cache/manifest.json", "dit.safetensors", "one4d.safetensors"):
         assert (work / name).is_file(), name
     assert saved_at == [2, 4, 5]  # checkpoints, then the final weights
     meta = read_metadata(work / "one4d.safetensors")

@@ -37,6 +37,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-lr", type=float, default=1e-3, help="base: peak learning rate")
     p.add_argument("--one4d-steps", type=int, default=2000, help="one4d: training steps of the adapters and links")
     p.add_argument("--one4d-lr", type=float, default=1e-3, help="one4d, ablation: peak learning rate")
+    p.add_argument("--shard-size", type=int, default=64, help="encode: clips per latent-cache shard")
     p.add_argument("--model", default="",
                    help="encode, one4d: build on this model folder (e.g. one naming real Wan2.1 files, docs/model.md) "
                         "instead of the embedded recipe's own VAE and base DiT in --work")

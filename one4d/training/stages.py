@@ -42,9 +42,10 @@ from ..text import TEXT_LEN, HashTextEncoder
 from ..weights import load_one4d_into, save_one4d
 from . import recipe
 from .ablation import ChannelConcatModel, WidthConcatModel
+from .cache import write_cache
 from .data import (
     LatentBatches,
-    encode_training_set,
+    ProceduralClips,
     normalized_pointmaps,
     render_training_set,
     video_tensor,
@@ -151,7 +152,8 @@ def training_model(args: argparse.Namespace) -> ModelFolder:
 def stage_encode(args: argparse.Namespace) -> None:
     folder = training_model(args)
     encoder = folder.text_encoder() if args.model else folder.text_encoder(text_dim=recipe.TEXT_DIM)
-    encode_training_set(args.work, VideoCodec(folder.load_vae()), encoder, getattr(encoder, "length", TEXT_LEN))
+    write_cache(args.work, ProceduralClips(args.work), VideoCodec(folder.load_vae()), encoder, getattr(encoder, "length", TEXT_LEN),
+                args.shard_size)
 
 
 def stage_base(args: argparse.Namespace) -> bool:
