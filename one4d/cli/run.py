@@ -71,7 +71,8 @@ def frame_ranges(frames: list[int], limit: int = 12) -> str:
 def _video_inputs(args: argparse.Namespace, defaults: ModelDefaults, height: int, width: int, time_stride: int) -> Inputs:
     """The video's frames after --stride and --max-frames, cut to k * time_stride + 1 when shorter than the
     window; every frame left out is named in a warning with the reasons."""
-    frames, total = read_video_clip(args.video, height, width, args.stride, args.max_frames)
+    notes: list[str] = []
+    frames, total = read_video_clip(args.video, height, width, args.stride, args.max_frames, args.fit, notes)
     why = [f"--stride {args.stride}"] if args.stride > 1 else []
     if args.max_frames is not None and len(range(0, total, args.stride)) > args.max_frames:
         why.append(f"--max-frames {args.max_frames}")
@@ -81,7 +82,7 @@ def _video_inputs(args: argparse.Namespace, defaults: ModelDefaults, height: int
     used = range(0, len(frames) * args.stride, args.stride)
     left_out = sorted(set(range(total)) - set(used))
     warnings = [f"{len(left_out)} of the video's {total} frames are not used ({'; '.join(why)}): frames {frame_ranges(left_out)}."] if left_out else []
-    return Inputs(frames, list(range(len(frames))), len(frames), warnings)
+    return Inputs(frames, list(range(len(frames))), len(frames), notes + warnings)
 
 
 def gather_inputs(args: argparse.Namespace, defaults: ModelDefaults, height: int, width: int, time_stride: int) -> Inputs:
@@ -94,11 +95,12 @@ def gather_inputs(args: argparse.Namespace, defaults: ModelDefaults, height: int
             raise One4DInputError("--length is for generation; a --video is reconstructed at its own length (use --max-frames to cut it).")
         return _video_inputs(args, defaults, height, width, time_stride)
     length = args.length or defaults.frames
+    notes: list[str] = []
     if args.image:
-        return Inputs(read_image(args.image, height, width)[None], [0], length)
+        return Inputs(read_image(args.image, height, width, args.fit, notes)[None], [0], length, notes)
     if args.frames:
         indices = parse_indices(args.indices or "", length, available=len(args.frames))
-        return Inputs(np.stack([read_image(f, height, width) for f in args.frames]), indices, length)
+        return Inputs(np.stack([read_image(f, height, width, args.fit, notes) for f in args.frames]), indices, length, notes)
     return Inputs(np.zeros((0, height, width, 3), np.float32), [], length)
 
 
@@ -148,6 +150,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     add_sampling_options(p)
     p.add_argument("--width", type=int, default=None, help="frame width (default: the model's, 64 embedded / 832 Wan)")
     p.add_argument("--height", type=int, default=None, help="frame height (default: the model's, 64 embedded / 480 Wan)")
+    p.add_argument("--fit", choices=("crop", "pad"), default="crop",
+                   help="pictures of another aspect ratio: crop the centre (default) or pad with gray (keeps all of it)")
     p.add_argument("--length", type=int, default=None,
                    help="frames to generate (default: the model window; longer clips run window by window)")
     p.add_argument("--window", type=int, default=None, help="frames per model window, 4k+1 (default: the model's, 17 embedded / 81 Wan)")

@@ -1,6 +1,10 @@
 """Reading the user's images and videos (opencv) at the model's frame size.
 
-Resizing policy: center-crop to the target aspect ratio, then resize with area filtering.
+Fitting to the model's aspect ratio (``fit``): ``crop`` cuts the centre (the default), ``pad`` keeps the whole
+picture and fills the margins with the mid-gray that stands for "not observed" in the conditioning video
+(:mod:`one4d.umc`); either way the image is then resized with area filtering, and what was cut or padded is
+said in a note. Images: EXIF orientation is honoured, 16-bit PNGs keep their precision until the resize,
+grayscale is repeated to RGB, and an alpha channel is dropped with a note (the model has no transparency).
 """
 from __future__ import annotations
 
@@ -11,25 +15,51 @@ import numpy as np
 
 from ..errors import One4DInputError
 
+FITS = ("crop", "pad")
+PAD_GRAY = 0.5  # the unobserved-frame gray: 0 in the VAE's [-1, 1] input space
 
-def _fit(img: np.ndarray, height: int, width: int) -> np.ndarray:
+
+def _fit(img: np.ndarray, height: int, width: int, fit: str = "crop", notes: list[str] | None = None) -> np.ndarray:
+    """``[h, w, 3]`` float32 in [0, 1] -> ``[height, width, 3]`` (module docstring); appends a note when the
+    picture had to be cut or padded."""
+    if fit not in FITS:
+        raise One4DInputError(f"fit '{fit}' is unknown; use 'crop' (cut the centre) or 'pad' (keep all, gray margins).")
     h, w = img.shape[:2]
     target = width / height
-    if w / h > target:
-        nw = int(round(h * target))
-        img = img[:, (w - nw) // 2 : (w - nw) // 2 + nw]
+    if fit == "crop":
+        if w / h > target:
+            nw = int(round(h * target))
+            img = img[:, (w - nw) // 2 : (w - nw) // 2 + nw]
+        else:
+            nh = int(round(w / target))
+            img = img[(h - nh) // 2 : (h - nh) // 2 + nh]
     else:
-        nh = int(round(w / target))
-        img = img[(h - nh) // 2 : (h - nh) // 2 + nh]
+        nh, nw = max(h, int(round(w / target))), max(w, int(round(h * target)))
+        canvas = np.full((nh, nw, 3), PAD_GRAY, np.float32)
+        y0, x0 = (nh - h) // 2, (nw - w) // 2
+        canvas[y0 : y0 + h, x0 : x0 + w] = img
+        img = canvas
+    if notes is not None and img.shape[:2] != (h, w):
+        kh, kw = img.shape[:2]
+        what = f"cropped to its centre {kw}x{kh}" if fit == "crop" else f"padded with gray to {kw}x{kh}"
+        notes.append(f"the {w}x{h} picture was {what} to match the model's {width}x{height} "
+                     f"({'--fit pad keeps all of it' if fit == 'crop' else '--fit crop fills the frame'}).")
     return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def read_image(path: str | Path, height: int, width: int) -> np.ndarray:
-    """An RGB image as ``[H, W, 3]`` float32 in [0, 1], cropped and resized to the model size."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+def read_image(path: str | Path, height: int, width: int, fit: str = "crop", notes: list[str] | None = None) -> np.ndarray:
+    """An RGB image as ``[H, W, 3]`` float32 in [0, 1], fitted to the model size (module docstring); notes on
+    what was changed (alpha dropped, cropped, padded) are appended to ``notes``."""
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH  # EXIF orientation applied, gray -> RGB, 16 bits kept
+    img = cv2.imread(str(path), flags)
     if img is None:
         raise One4DInputError(f"cannot read image '{path}'; give a PNG or JPEG file.")
-    return _fit(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), height, width).astype(np.float32) / 255.0
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if notes is not None and raw is not None and raw.ndim == 3 and raw.shape[2] == 4:
+        notes.append(f"'{Path(path).name}' has an alpha channel; it was dropped (the model sees the colour only).")
+    scale = 65535.0 if img.dtype == np.uint16 else 255.0
+    rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32) / scale
+    return _fit(rgb, height, width, fit, notes)
 
 
 def read_video(path: str | Path, height: int, width: int, max_frames: int) -> np.ndarray:
@@ -37,10 +67,11 @@ def read_video(path: str | Path, height: int, width: int, max_frames: int) -> np
     return read_video_clip(path, height, width, max_frames=max_frames)[0]
 
 
-def read_video_clip(path: str | Path, height: int, width: int, stride: int = 1,
-                    max_frames: int | None = None) -> tuple[np.ndarray, int]:
+def read_video_clip(path: str | Path, height: int, width: int, stride: int = 1, max_frames: int | None = None,
+                    fit: str = "crop", notes: list[str] | None = None) -> tuple[np.ndarray, int]:
     """Frames 0, ``stride``, 2 ``stride``, ... of a video file (at most ``max_frames`` of them) as ``[F, H, W, 3]``
-    float32 in [0, 1], and how many frames the file has (so callers can say which frames were left out)."""
+    float32 in [0, 1] fitted like images (one note for the clip), and how many frames the file has (so callers
+    can say which frames were left out)."""
     if stride < 1 or (max_frames is not None and max_frames < 1):
         raise One4DInputError(f"stride {stride} and max frames {max_frames} must be at least 1.")
     cap = cv2.VideoCapture(str(path))
@@ -51,9 +82,10 @@ def read_video_clip(path: str | Path, height: int, width: int, stride: int = 1,
             ok, img = cap.retrieve()
             if not ok:
                 break
-            frames.append(_fit(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), height, width))
+            frames.append(_fit(cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0, height, width, fit,
+                               notes if not frames else None))
         total += 1
     cap.release()
     if not frames:
         raise One4DInputError(f"cannot read frames from video '{path}'; give an MP4/AVI file opencv can decode.")
-    return np.stack(frames).astype(np.float32) / 255.0, total
+    return np.stack(frames).astype(np.float32), total
