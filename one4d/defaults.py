@@ -39,9 +39,13 @@ class ModelDefaults:
     height: int
     width: int
     overlap: int  # frames shared by consecutive windows of a longer clip (one4d.long_video)
+    notice: str = ""  # what a user should know about this kind's outputs, said once per run
 
 
-EMBEDDED = ModelDefaults("embedded", steps=30, guidance=1.0, shift=3.0, scheduler="unipc", frames=17, height=64, width=64, overlap=8)
+EMBEDDED_NOTICE = ("the embedded model is a small CPU model trained only on synthetic rooms: the geometry it gives "
+                   "for other content is a rough guess; use the real Wan2.1-Fun checkpoints for real work.")
+EMBEDDED = ModelDefaults("embedded", steps=30, guidance=1.0, shift=3.0, scheduler="unipc", frames=17, height=64, width=64, overlap=8,
+                         notice=EMBEDDED_NOTICE)
 WAN_FUN_14B = ModelDefaults("wan2.1-fun-14b", steps=50, guidance=6.0, shift=3.0, scheduler="unipc", frames=81, height=480, width=832, overlap=16)
 WAN_FUN_1_3B = ModelDefaults("wan2.1-fun-1.3b", steps=50, guidance=6.0, shift=3.0, scheduler="unipc", frames=81, height=480, width=832, overlap=16)
 DEFAULTS: dict[str, ModelDefaults] = {d.kind: d for d in (EMBEDDED, WAN_FUN_14B, WAN_FUN_1_3B)}

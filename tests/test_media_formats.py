@@ -75,3 +75,4 @@ def test_one4d_run_says_what_it_did_to_a_wide_photo(tmp_path, capsys):
     assert main(["run", "--image", str(tmp_path / "wide.png"), "--fit", "pad", "--steps", "2", "--out", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
     assert "warning: the 80x40 picture was padded with gray to 80x80 to match the model's 64x64" in err
+    assert err.count("trained only on synthetic rooms") == 1 and "use the real Wan2.1-Fun checkpoints" in err

@@ -118,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     windows = len(plan_long_clip(f, window, overlap, inputs.indices))
     for warning in inputs.warnings:
         print(f"one4d run: warning: {warning}", file=sys.stderr)
+    if defaults.notice:
+        print(f"one4d run: note: {defaults.notice}", file=sys.stderr)
     torch.manual_seed(args.seed)
     t0 = time.time()
     pipe = One4DPipeline.from_folder(folder)
