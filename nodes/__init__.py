@@ -1,7 +1,10 @@
-"""ComfyUI nodes of the One4D pack: thin adapters over the ``one4d`` library (V1 node contract).
+"""ComfyUI nodes of the One4D pack: thin adapters over the ``one4d`` library.
 
 Every ComfyUI import lives in :mod:`nodes.comfy_bridge`; without ComfyUI the classes still import and run
-(tests, :mod:`nodes.headless`). Node ids are prefixed ``One4D``; categories live under ``One4D/``.
+(tests, :mod:`nodes.headless`). Node ids are prefixed ``One4D``; categories live under ``One4D/``. Each
+node is declared once, in the V1 form; inside ComfyUI ``NODE_CLASS_MAPPINGS`` holds the same nodes on
+core's V3 schema, generated from those declarations by :mod:`nodes.v3` (the V1 classes where that schema
+is missing or does not take them).
 """
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from . import comfy_bridge
+from . import comfy_bridge, v3
 from .cache import clear_cache
 from .conditioning import One4DBuildConditioning
 from .geometry import One4DCameras
@@ -61,6 +64,7 @@ def install_sample_input() -> None:
 
 
 if comfy_bridge.HAVE_COMFY:
+    NODE_CLASS_MAPPINGS = v3.register(NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, comfy_bridge.v3_io())
     comfy_bridge.register_model_folder()
     comfy_bridge.on_unload_models(clear_cache)
     install_sample_input()

@@ -16,6 +16,8 @@ classes run anywhere:
 - the library's cancellation and progress hook (:mod:`one4d.progress`): :func:`library_hook` installs the
   interrupt check and a progress bar per stage for the library code a node runs, and turns the library's
   ``One4DInterrupted`` into ComfyUI's interruption.
+- node schema: :func:`v3_io` hands :mod:`nodes.v3` core's V3 ``io`` module (``comfy_api.latest``); otherwise
+  None, and the nodes keep their V1 classes.
 """
 from __future__ import annotations
 
@@ -42,6 +44,19 @@ try:  # ComfyUI is present when this module is imported inside a running ComfyUI
 except ImportError:  # tests, scripts, the headless runner
     _mm = _cu = _fp = None
     HAVE_COMFY = False
+
+
+
+def v3_io() -> Any:
+    """``comfy_api.latest.io`` (core's V3 node schema) inside a ComfyUI that has it, else None."""
+    if not HAVE_COMFY:
+        return None
+    try:
+        from comfy_api.latest import io  # type: ignore
+    except ImportError:  # a ComfyUI from before the V3 schema
+        return None
+    return io
+
 
 ONE4D_FOLDER = "one4d"  # models/one4d: One4D weight files (both adapters + control links)
 # The .gguf files of the diffusion_models folders (ComfyUI lists only its own formats there, and adding

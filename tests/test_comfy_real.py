@@ -76,6 +76,31 @@ def test_pack_imports_without_import_failed(server):
     assert "Cannot import" not in "\n".join(pack_lines)
 
 
+def test_nodes_run_on_the_v3_schema_with_their_declared_inputs(server):
+    """Every node is registered on core's V3 schema (nodes/v3.py) and /object_info shows its one V1 declaration:
+    the same inputs in the same order (widget order of saved workflows), types, defaults, limits and outputs."""
+    import nodes
+
+    log = server["log"].read_text()
+    assert f"One4D: {len(nodes.NODE_CLASS_MAPPINGS)} nodes on core's V3 schema (comfy_api.latest)" in log, log[-3000:]
+    info = json.loads(urllib.request.urlopen(server["url"] + "/object_info", timeout=60).read())
+    for name, cls in nodes.NODE_CLASS_MAPPINGS.items():
+        declared, shown = cls.INPUT_TYPES(), info[name]
+        for section in ("required", "optional"):
+            assert shown["input_order"].get(section, []) == list(declared.get(section, {})), (name, section)
+            for key, (kind, *options) in declared.get(section, {}).items():
+                got = shown["input"][section][key]
+                if isinstance(kind, (list, tuple)):  # V3 shows a combo as "COMBO" with its options
+                    assert got[0] == "COMBO" and got[1]["options"] == list(kind), (name, key, got)
+                else:
+                    assert got[0] == kind, (name, key, got[0])
+                for option, value in (options[0] if options else {}).items():
+                    assert got[1].get(option) == value, (name, key, option, got[1].get(option), value)
+        assert shown["output"] == list(cls.RETURN_TYPES), name
+        assert shown["output_name"] == list(getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES), name
+        assert shown["output_node"] == bool(getattr(cls, "OUTPUT_NODE", False)), name
+
+
 def test_object_info_lists_every_node_and_the_core_widgets_of_the_examples(server):
     sys.path.insert(0, str(ROOT / "scripts"))
     import make_workflows
