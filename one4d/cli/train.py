@@ -28,6 +28,10 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="vae: fraction of training clips that are normalized pointmaps (0: RGB only, as the paper)")
     p.add_argument("--vae-window", type=int, default=5,
                    help="vae: frames per training clip (4k+1); longer windows teach the causal cache across chunks")
+    p.add_argument("--vae-photo-share", type=float, default=0.0,
+                   help="vae: fraction of training clips that are pseudo-videos of natural photos (0: none)")
+    p.add_argument("--vae-photos", default="skimage",
+                   help="vae: folder of photos, or 'skimage' (scikit-image's samples, four held out for evaluation)")
     p.add_argument("--vae-crop", type=int, default=0,
                    help="vae: train on random square crops of this many pixels (a multiple of the VAE stride; 0: whole frames)")
     p.add_argument("--vae-init", default="", help="vae: start from this safetensors file (fine-tuning)")

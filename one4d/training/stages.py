@@ -51,6 +51,7 @@ from .data import (
     video_tensor,
 )
 from .loop import StepSettings, fit_two_modalities, shifted_sigmas
+from .photos import PhotoClips, photo_files
 from .trainer import Schedule, Trainer, log_values, pick_device
 
 STAGES = ("data", "vae", "encode", "base", "one4d")  # "ablation" runs on demand
@@ -60,11 +61,13 @@ def stage_data(args: argparse.Namespace) -> None:
     render_training_set(args.work, args.clips)
 
 
-def _vae_clips(args: argparse.Namespace, rgb: np.ndarray, xyz: np.ndarray | None, rng: np.random.Generator) -> torch.Tensor:
-    """One VAE training batch: windows of RGB clips, a share of them normalized pointmaps, half of them
-    mirrored left-right (400 procedural clips are few; a mirrored room is as valid a picture), cut to
-    random ``--vae-crop`` squares when asked: the VAE is convolutional, and a 32 x 32 crop costs a quarter of
-    a 64 x 64 frame, so a CPU sees four times the clips."""
+def _vae_clips(args: argparse.Namespace, rgb: np.ndarray, xyz: np.ndarray | None, rng: np.random.Generator,
+               photos: PhotoClips | None = None) -> torch.Tensor:
+    """One VAE training batch: windows of RGB clips, a share of them normalized pointmaps and a share
+    (``--vae-photo-share``) pseudo-videos of natural photos (:mod:`.photos`), half of them mirrored left-right
+    (400 procedural clips are few; a mirrored room is as valid a picture), cut to random ``--vae-crop``
+    squares when asked: the VAE is convolutional, and a 32 x 32 crop costs a quarter of a 64 x 64 frame, so a
+    CPU sees four times the clips."""
     window, n = args.vae_window, args.vae_batch
     idx = rng.integers(0, len(rgb), n)
     start = rng.integers(0, recipe.FRAMES - window + 1, n)
@@ -73,7 +76,10 @@ def _vae_clips(args: argparse.Namespace, rgb: np.ndarray, xyz: np.ndarray | None
     crop = args.vae_crop or rgb.shape[2]
     top, left = rng.integers(0, rgb.shape[2] - crop + 1, n), rng.integers(0, rgb.shape[3] - crop + 1, n)
     clips = [(xyz if u else rgb)[i, s : s + window, y : y + crop, x : x + crop] for i, s, u, y, x in zip(idx, start, use_xyz, top, left)]
-    return video_tensor(np.stack([c[:, :, ::-1] if f else c for c, f in zip(clips, flip)]))
+    clips = [c[:, :, ::-1] if f else c for c, f in zip(clips, flip)]
+    if photos is not None:
+        clips = [photos.draw(rng, window, crop) if p else c for c, p in zip(clips, rng.random(n) < args.vae_photo_share)]
+    return video_tensor(np.stack(clips))
 
 
 def _latent_statistics(vae, rgb: np.ndarray, cfg: dict) -> dict:
@@ -97,6 +103,7 @@ def stage_vae(args: argparse.Namespace) -> bool:
         raise One4DInputError("--vae-train decoder fine-tunes an existing VAE; give it with --vae-init.")
     data = np.load(args.work / "data.npz")
     rgb = data["rgb"]
+    photos = PhotoClips(photo_files(args.vae_photos)) if args.vae_photo_share > 0 else None
     xyz = None
     if args.vae_pointmap_share > 0:  # normalized pointmaps as 3-channel videos, mapped to [0, 255] like RGB
         xyz = ((normalized_pointmaps(data) * 0.5 + 0.5) * 255).round().astype(np.uint8)
@@ -120,7 +127,7 @@ def stage_vae(args: argparse.Namespace) -> bool:
     trainer = Trainer(vae, sched, {"data": rng, "noise": gen}, args.work, "vae", device)
 
     def step(_model: torch.nn.Module) -> tuple[torch.Tensor, dict[str, float]]:  # one process: encode/decode called directly
-        x = _vae_clips(args, rgb, xyz, rng).to(device)
+        x = _vae_clips(args, rgb, xyz, rng, photos).to(device)
         with torch.set_grad_enabled(args.vae_train == "all"):
             post = vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(device)

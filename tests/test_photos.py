@@ -1,0 +1,59 @@
+"""Natural-photo pseudo-videos for VAE training: held-out photos stay out, clips pan over the photo, and the
+vae stage mixes them in."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from one4d.cli import main
+from one4d.errors import One4DInputError
+from one4d.training.photos import HELDOUT, PhotoClips, photo_files
+
+
+def _folder(folder):
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in (*HELDOUT, "street.png", "garden.jpg"):
+        cv2.imwrite(str(folder / name), (rng.random((80, 120, 3)) * 255).astype(np.uint8))
+    (folder / "notes.txt").write_text("not a photo")
+    return folder
+
+
+def test_held_out_photos_never_reach_training(tmp_path):
+    folder = _folder(tmp_path)
+    assert [p.name for p in photo_files(str(folder))] == ["garden.jpg", "street.png"]
+    assert sorted(p.name for p in photo_files(str(folder), "heldout")) == sorted(HELDOUT)
+    with pytest.raises(One4DInputError, match="does not exist"):
+        photo_files(str(tmp_path / "nowhere"))
+
+
+def test_scikit_image_samples_are_a_photo_source():
+    pytest.importorskip("skimage", reason="needs scikit-image: pip install 'comfyui-one4d[train]'")
+    train, held = photo_files("skimage"), photo_files("skimage", "heldout")
+    assert len(held) == 4 and not {p.name for p in train} & set(HELDOUT) and len(train) >= 10
+
+
+def test_a_clip_pans_over_one_photo(tmp_path):
+    img = np.zeros((200, 200, 3), np.uint8)
+    img[:, :, 0] = np.arange(200, dtype=np.uint8)[None, :]  # red ramps left to right
+    cv2.imwrite(str(tmp_path / "ramp.png"), img[..., ::-1])
+    clips = PhotoClips([tmp_path / "ramp.png"])
+    rng = np.random.default_rng(3)
+    moved = 0
+    for _ in range(8):
+        clip = clips.draw(rng, 9, 16)
+        assert clip.shape == (9, 16, 16, 3) and clip.dtype == np.uint8 and clip[..., 1:].max() == 0
+        moved += int(np.abs(clip[0].astype(int) - clip[-1].astype(int)).mean() > 0.5)
+    assert moved >= 6  # the window drifts: first and last frames differ
+
+
+def test_the_vae_stage_mixes_photos_in(tmp_path, monkeypatch):
+    drawn = []
+    original = PhotoClips.draw
+    monkeypatch.setattr(PhotoClips, "draw", lambda self, *a: drawn.append(a) or original(self, *a))
+    work = tmp_path / "w"
+    assert main(["train", "data", "--work", str(work), "--clips", "2"]) == 0
+    assert main(["train", "vae", "--work", str(work), "--vae-steps", "2", "--vae-batch", "2", "--vae-photo-share", "1.0",
+                 "--vae-photos", str(_folder(tmp_path / "photos"))]) == 0
+    assert len(drawn) == 4 and (work / "vae.safetensors").is_file()
