@@ -2,13 +2,15 @@
 vae stage mixes them in."""
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
 
 from one4d.cli import main
+from one4d.data.photos import HELDOUT, PhotoClips, photo_files
 from one4d.errors import One4DInputError
-from one4d.training.photos import HELDOUT, PhotoClips, photo_files
 
 
 def _folder(folder):
@@ -57,3 +59,12 @@ def test_the_vae_stage_mixes_photos_in(tmp_path, monkeypatch):
     assert main(["train", "vae", "--work", str(work), "--vae-steps", "2", "--vae-batch", "2", "--vae-photo-share", "1.0",
                  "--vae-photos", str(_folder(tmp_path / "photos"))]) == 0
     assert len(drawn) == 4 and (work / "vae.safetensors").is_file()
+
+
+def test_eval_reports_the_held_out_photos(tmp_path, capsys):
+    assert main(["eval", "--scenes", "1", "--modes", "single", "--steps", "2", "--no-vae", "--json",
+                 "--photos", str(_folder(tmp_path / "photos"))]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    row = doc["photos"]
+    assert set(row) == {"vae_psnr", "frame0_psnr"} and 5 < row["vae_psnr"] < 60
+    assert abs(row["frame0_psnr"] - row["vae_psnr"]) < 0.05  # the given frame comes back at the VAE's quality

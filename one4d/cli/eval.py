@@ -1,6 +1,6 @@
 """``one4d eval``: a model on the fixed held-out synthetic suite (:mod:`one4d.evaluation.suite`), in four modes,
-32 scenes by default, each figure with its standard error, a VAE-only row, optional baselines and coupling
-report; a table, and JSON with ``--json``."""
+32 scenes by default, each figure with its standard error, a VAE-only row, a row on held-out natural photos,
+optional baselines and coupling report; a table, and JSON with ``--json``."""
 from __future__ import annotations
 
 import argparse
@@ -11,9 +11,10 @@ from typing import Any
 import torch
 
 from ..data import render_scene
+from ..data.photos import photo_files
 from ..errors import One4DInputError
 from ..evaluation.long_clips import run_long_suite
-from ..evaluation.reports import codec_report, coupling_report
+from ..evaluation.reports import codec_report, coupling_report, photo_report
 from ..evaluation.suite import (
     METRICS,
     MODES,
@@ -60,6 +61,15 @@ def evaluate(args: argparse.Namespace) -> int:
         doc["vae"] = codec_report(pipe.codec, seeds)
         print("vae only (round trip of the scenes' RGB and pointmap clips): "
               + ", ".join(f"{k} {v:.4f}" for k, v in doc["vae"].items()), file=stream)
+    if args.photos:
+        try:
+            files = photo_files(args.photos, "heldout")
+        except One4DInputError as exc:
+            print(f"photo row skipped: {exc}", file=stream)
+        else:
+            doc["photos"] = photo_report(pipe, files, settings)
+            print(f"photos ({len(files)} held out; PSNR against the photo fitted to the model size): "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in doc["photos"].items()), file=stream)
     if args.coupling:
         doc["coupling"] = coupling_report(pipe, seeds)
         print("coupling (xyz x0 MSE, own video vs another scene's): " + ", ".join(
@@ -99,6 +109,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baselines", action="store_true", help="also evaluate the untrained model and constant depth")
     p.add_argument("--vae", action=argparse.BooleanOptionalAction, default=True,
                    help="report the VAE alone: RGB and pointmap round trips of the same scenes (--no-vae skips it)")
+    p.add_argument("--photos", default="skimage",
+                   help="held-out photos for the photo row (VAE round trip and frame 0 of image-to-4D): a folder, "
+                        "'skimage' (scikit-image's samples; the default), or '' to skip")
     p.add_argument("--coupling", action="store_true",
                    help="also report how much the pointmap prediction depends on the RGB video (see coupling_report)")
     p.add_argument("--model", default="embedded",

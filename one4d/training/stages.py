@@ -24,6 +24,7 @@ import torch
 
 from ..backbone import build_dit, build_vae, read_safetensors, vae_geometry
 from ..codec import VideoCodec
+from ..data.photos import PhotoClips, photo_files
 from ..defaults import EMBEDDED
 from ..dlc import DLCConfig, One4DModel, default_link_layers
 from ..errors import One4DInputError
@@ -51,7 +52,6 @@ from .data import (
     video_tensor,
 )
 from .loop import StepSettings, fit_two_modalities, shifted_sigmas
-from .photos import PhotoClips, photo_files
 from .trainer import Schedule, Trainer, log_values, pick_device
 
 STAGES = ("data", "vae", "encode", "base", "one4d")  # "ablation" runs on demand
@@ -64,7 +64,7 @@ def stage_data(args: argparse.Namespace) -> None:
 def _vae_clips(args: argparse.Namespace, rgb: np.ndarray, xyz: np.ndarray | None, rng: np.random.Generator,
                photos: PhotoClips | None = None) -> torch.Tensor:
     """One VAE training batch: windows of RGB clips, a share of them normalized pointmaps and a share
-    (``--vae-photo-share``) pseudo-videos of natural photos (:mod:`.photos`), half of them mirrored left-right
+    (``--vae-photo-share``) pseudo-videos of natural photos (:mod:`one4d.data.photos`), half of them mirrored left-right
     (400 procedural clips are few; a mirrored room is as valid a picture), cut to random ``--vae-crop``
     squares when asked: the VAE is convolutional, and a 32 x 32 crop costs a quarter of a 64 x 64 frame, so a
     CPU sees four times the clips."""
