@@ -169,6 +169,9 @@ class _FramesThatFail:
     def __init__(self, folder):
         self.folder, self.seen = folder, []
 
+    def __len__(self) -> int:  # an array of frames has a length (progress reports use it)
+        return self.shape[0]
+
     def __iter__(self):
         yield np.full((16, 16, 3), 0.5, np.float32)
         yield np.full((16, 16, 3), 0.5, np.float32)
