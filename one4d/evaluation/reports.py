@@ -70,10 +70,12 @@ def coupling_report(pipe, seeds: Sequence[int], sigmas: tuple[float, ...] = (0.5
         x_t = (1 - sigma) * xyz + sigma * eps_x
         t = torch.full((scenes,), sigma * 1000.0)
         row = {}
+        dev = next(pipe.model.parameters()).device
         for name, video in (("own", rgb), ("swapped", rgb.roll(1, 0))):
             with torch.no_grad():
-                _, v = pipe.model((1 - sigma) * video + sigma * eps_r, x_t, t, ctx, mask, video)
-            row[name] = float((x_t - sigma * v - xyz).square().mean())
+                args = ((1 - sigma) * video + sigma * eps_r, x_t, t, ctx, mask, video)
+                _, v = pipe.model(*(a.to(dev) for a in args))
+            row[name] = float((x_t - sigma * v.float().cpu() - xyz).square().mean())
         out[f"sigma_{sigma:g}"] = row
     return out
 

@@ -18,6 +18,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from ..data.photos import PhotoClips, photo_files
 from ..defaults import EMBEDDED
 from ..dlc import DLCConfig, One4DModel, default_link_layers
 from ..errors import One4DInputError
+from ..evaluation.reports import coupling_report
 from ..evaluation.suite import run_suite, suite_seeds
 from ..models import (
     ModelFolder,
@@ -206,6 +208,25 @@ def output_layout(args: argparse.Namespace, folder: ModelFolder) -> dict:
     return layout
 
 
+def validation(args: argparse.Namespace, folder: ModelFolder, model: One4DModel) -> Callable[[int], None]:
+    """What runs with every checkpoint of the one4d stage: the coupling report (how much the pointmap
+    prediction reads the video: x0 error with the scene's own video vs another's) on ``--validate-scenes``
+    held-out validation scenes (seeds 1,000,100 on, not the evaluation suite), logged and printed."""
+    if args.validate_scenes < 2:
+        return lambda step: None
+    seeds = suite_seeds(args.validate_scenes, first=100)
+    codec = VideoCodec(folder.load_vae())
+    text = folder.text_encoder() if args.model else folder.text_encoder(text_dim=recipe.TEXT_DIM)
+    pipe = One4DPipeline(model, codec, text)
+
+    def run(step: int) -> None:
+        report = coupling_report(pipe, seeds)
+        log_values(args.work, "validation", step, **{f"{k}_{n}": v for k, row in report.items() for n, v in row.items()})
+        print(f"step {step}: coupling " + ", ".join(f"{k} own {r['own']:.4f} / swapped {r['swapped']:.4f}" for k, r in report.items()))
+
+    return run
+
+
 def stage_one4d(args: argparse.Namespace) -> bool:
     torch.manual_seed(0)
     folder = training_model(args)
@@ -219,10 +240,12 @@ def stage_one4d(args: argparse.Namespace) -> bool:
         model.enable_gradient_checkpointing()
     out = args.work / "one4d.safetensors"
     device = pick_device(args.device)
+    validate = validation(args, folder, model)
 
     def write(step: int) -> None:
         save_one4d(model, out, {"trained_steps": str(step)})
         write_model_config(args.work, output_layout(args, folder))
+        validate(step)
 
     sched = schedule(args, "one4d", args.one4d_steps, args.one4d_lr)
     return fit_two_modalities(model, LatentBatches(args.work, seed=args.seed), sched, args.batch, args.work, "one4d", args.seed + 1,

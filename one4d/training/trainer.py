@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import One4DInputError
 from ..export.atomic import atomic_path
@@ -117,6 +118,7 @@ class Trainer:
         s, acc = self.schedule, self.accelerator
         t0 = time.time()
         steps_here = 0
+        bar = tqdm(total=s.steps, initial=self.step, desc=self.tag, unit="step", disable=not acc.is_main_process, mininterval=2)
         while self.step < s.steps:
             for g in self.opt.param_groups:
                 g["lr"] = cosine_lr(self.step, s.steps, s.lr, s.warmup if s.warmup is not None else max(1, min(100, s.steps // 10)))
@@ -130,6 +132,8 @@ class Trainer:
                     self.opt.zero_grad(set_to_none=True)
             self.step += 1
             steps_here += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{parts['loss']:.4f}", refresh=False)
             if acc.is_main_process and (self.step % 20 == 0 or self.step == s.steps):
                 rate = steps_here / max(time.time() - t0, 1e-9)
                 log_values(self.work, self.tag, self.step, **parts, steps_per_s=rate)
@@ -141,8 +145,10 @@ class Trainer:
                         on_checkpoint(self.step)
                 acc.wait_for_everyone()
             if out_of_time:
+                bar.close()
                 self._say(f"{self.tag}: time limit reached at step {self.step} of {s.steps}; run the same command again to resume")
                 return False
+        bar.close()
         if acc.is_main_process:
             Path(s.state_path).unlink(missing_ok=True)
         acc.wait_for_everyone()
