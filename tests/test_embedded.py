@@ -115,7 +115,7 @@ def test_bad_run_inputs_give_clear_errors(tmp_path, capsys):
 
 
 def test_eval_json_schema(capsys):
-    assert main(["eval", "--json", "--scenes", "2", "--steps", "2", "--modes", "full,text"]) == 0
+    assert main(["eval", "--json", "--scenes", "2", "--steps", "2", "--modes", "full,text", "--photos", ""]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"full", "text", "stderr", "scenes", "vae"} and doc["scenes"] == 2
     keys = {"depth_absrel", "delta_1_25", "depth_absrel_frame0", "delta_1_25_frame0", "ate", "rpe_trans", "rpe_rot_deg",
@@ -125,7 +125,7 @@ def test_eval_json_schema(capsys):
     assert doc["stderr"]["full"]["depth_absrel"] > 0 and doc["stderr"]["text"]["rgb_psnr"] is None
     assert doc["full"]["depth_absrel_frame0"] != doc["full"]["depth_absrel"]
     assert set(doc["vae"]) == {"rgb_psnr", "pointmap_psnr", "pointmap_depth_absrel"}
-    assert main(["eval", "--json", "--scenes", "1", "--steps", "1", "--modes", "text", "--no-vae"]) == 0
+    assert main(["eval", "--json", "--scenes", "1", "--steps", "1", "--modes", "text", "--no-vae", "--photos", ""]) == 0
     assert "vae" not in json.loads(capsys.readouterr().out)
 
 
@@ -149,7 +149,7 @@ def test_eval_and_run_take_a_model_folder(tmp_path, capsys):
     for name in ("vae.safetensors", "dit.safetensors"):
         shutil.copy(EMBEDDED_DIR / name, folder / name)
     save_one4d(untrained_pipeline().model, folder / "one4d.safetensors")
-    args = ["eval", "--json", "--scenes", "1", "--steps", "2", "--modes", "full"]
+    args = ["eval", "--json", "--scenes", "1", "--steps", "2", "--modes", "full", "--photos", ""]
     assert main([*args, "--model", str(folder)]) == 0
     mine = json.loads(capsys.readouterr().out)["full"]
     assert main(args) == 0
