@@ -50,18 +50,17 @@ def test_training_on_a_wan_folder_writes_a_model_folder_that_runs(tmp_path):
     assert (out / "rgb.mp4").is_file()
 
 
-def test_two_gloo_processes_at_batch_1_equal_one_process_at_batch_2(tmp_path):
-    model = write_wan_model_folder(tmp_path, one4d=False)
-    single = _prepared_work(tmp_path, "single", model)
-    assert main(["train", "one4d", "--work", single, "--model", str(model), "--batch", "2", *STEPS]) == 0
-    double = _prepared_work(tmp_path, "double", model)
+def _two_processes(work: str, model, *extra: str) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "one4d", "train", "one4d", "--work", double, "--model", str(model),
-           "--batch", "1", *STEPS]
+           "--master_port", str(_free_port()), "-m", "one4d", "train", "one4d", "--work", work, "--model", str(model),
+           "--batch", "1", *STEPS, *extra]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    a, b = read_safetensors(f"{single}/one4d.safetensors"), read_safetensors(f"{double}/one4d.safetensors")
+
+
+def _close(single: str, other: str) -> None:
+    a, b = read_safetensors(f"{single}/one4d.safetensors"), read_safetensors(f"{other}/one4d.safetensors")
     assert a.keys() == b.keys()
     moved = max(float(v.abs().max()) for k, v in a.items() if "lora_B" in k or k.startswith("links."))
     assert moved > 1e-2  # training moved the zero-initialized weights
@@ -69,3 +68,20 @@ def test_two_gloo_processes_at_batch_1_equal_one_process_at_batch_2(tmp_path):
     # AdamW's normalization can magnify for near-zero gradients: tolerance 0.1% of the largest update.
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert worst <= 1e-3 * moved, (worst, moved)
+
+
+def test_two_gloo_processes_at_batch_1_equal_one_process_at_batch_2(tmp_path, capsys):
+    model = write_wan_model_folder(tmp_path, one4d=False)
+    single = _prepared_work(tmp_path, "single", model)
+    assert main(["train", "one4d", "--work", single, "--model", str(model), "--batch", "2", *STEPS]) == 0
+    double = _prepared_work(tmp_path, "double", model)
+    _two_processes(double, model)
+    _close(single, double)
+    # a checkpoint written by 2 processes resumes in 1 (same global batch)
+    mixed = _prepared_work(tmp_path, "mixed", model)
+    _two_processes(mixed, model, "--time-limit", "1e-9")
+    assert (tmp_path / "mixed" / "one4d.state.pt").is_file() and read_metadata(f"{mixed}/one4d.safetensors")["trained_steps"] == "1"
+    assert main(["train", "one4d", "--work", mixed, "--model", str(model), "--batch", "1", *STEPS]) == 2  # another global batch
+    assert "global_batch 2 there, 1 here" in capsys.readouterr().err
+    assert main(["train", "one4d", "--work", mixed, "--model", str(model), "--batch", "2", *STEPS]) == 0
+    _close(single, mixed)

@@ -14,6 +14,7 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate import PartialState
 
 from ..dlc import One4DModel
 from .trainer import Schedule, Trainer
@@ -86,8 +87,9 @@ def fit_two_modalities(model, batches: BatchSource, schedule: Schedule, batch: i
     gen = torch.Generator().manual_seed(seed)
     settings = StepSettings()
     model.to(device).train()
-    trainer = Trainer(model, schedule, {"data": batches.rng, "noise": gen}, work, tag, device, accumulate)
-    processes = trainer.accelerator.num_processes
+    processes = PartialState(cpu=device.type == "cpu").num_processes
+    trainer = Trainer(model, schedule, {"data": batches.rng, "noise": gen}, work, tag, device, accumulate,
+                      {"global_batch": batch * processes})
 
     def step(wrapped: torch.nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
         rgb0, xyz0, mask, cond, ctx = (t.to(device) for t in batches.draw(batch * processes))

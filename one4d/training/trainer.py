@@ -73,7 +73,8 @@ class Trainer:
 
     ``model`` is the module to call (DDP-wrapped when distributed). Every process draws the same global batch
     from identically seeded generators and trains on its ``shard`` (a slice of it), so N processes at batch b
-    make the same updates as one process at batch N x b. Only the main process writes files."""
+    make the same updates as one process at batch N x b, and a checkpoint resumes on any number of processes
+    that keeps the global batch (``identity``). Only the main process writes files."""
 
     module: torch.nn.Module
     schedule: Schedule
@@ -82,6 +83,7 @@ class Trainer:
     tag: str
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     accumulate: int = 1
+    identity: dict = field(default_factory=dict)  # what else a resumed run must share, e.g. its global batch
     step: int = 0
 
     def __post_init__(self) -> None:
@@ -102,7 +104,7 @@ class Trainer:
         """What a checkpoint must share with this run to resume it."""
         s = self.schedule
         return {"tag": self.tag, "steps": s.steps, "lr": s.lr, "shapes": [list(p.shape) for p in self.params],
-                "processes": self.accelerator.num_processes, "accumulate": self.accumulate}
+                "accumulate": self.accumulate, **self.identity}
 
     def shard(self, batch: int) -> slice:
         """This process's part of a global batch of ``batch`` x processes samples."""
