@@ -1,18 +1,32 @@
 """Loader nodes: the Wan backbone (or the embedded model), the One4D weights, community LoRAs."""
 from __future__ import annotations
 
+import logging
+
+from one4d.defaults import EMBEDDED_NOTICE
+
 from . import comfy_bridge as bridge
 from .cache import DTYPES, EMBEDDED, STORAGE
 from .handle import ATTENTION, MEMORY, One4DHandle, make_handle
 from .values import MODEL
 
 CATEGORY = "One4D/loaders"
+log = logging.getLogger("one4d")
+_told: set[str] = set()
+
+
+def say_once(notice: str) -> None:
+    """Log a notice the first time it applies in this ComfyUI session."""
+    if notice not in _told:
+        _told.add(notice)
+        log.warning("One4D: %s", notice)
 
 
 class One4DLoadBackbone:
     DESCRIPTION = (
         "Loads a Wan2.1 video DiT (from models/diffusion_models) and the Wan2.1 VAE (from models/vae), or the small "
-        "embedded One4D model that ships with the pack and runs on a CPU. Follow it with One4D Apply Pointmap LoRA."
+        "embedded One4D model that ships with the pack and runs on a CPU. Follow it with One4D Apply Pointmap LoRA. "
+        + EMBEDDED_NOTICE[0].upper() + EMBEDDED_NOTICE[1:]
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = (MODEL,)
@@ -45,7 +59,10 @@ class One4DLoadBackbone:
         }
 
     def load(self, dit_name, vae_name, dtype="auto", weight_storage="auto", attention="sdpa", memory="auto"):
-        return (make_handle(dit_name, vae_name, dtype, weight_storage, attention, memory),)
+        handle = make_handle(dit_name, vae_name, dtype, weight_storage, attention, memory)
+        if handle.is_embedded:
+            say_once(EMBEDDED_NOTICE)
+        return (handle,)
 
 
 class One4DApplyPointmapLoRA:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from comfy_fakes import CORE, embedded_version
 from safetensors.torch import save_file
 
 import nodes
-from comfy_fakes import CORE, embedded_version
 from nodes import cache, comfy_bridge
-from nodes.headless import run_prompt
 from nodes.cache import EMBEDDED
+from nodes.headless import run_prompt
 from one4d.errors import One4DInputError
 from one4d.sampling import One4DInterrupted
 
@@ -381,3 +382,15 @@ def test_unknown_options_and_unavailable_attention_are_reported(tiny_models):
     h = nodes.One4DApplyPointmapLoRA().apply(h, "tiny_one4d.safetensors")[0]
     with pytest.raises(One4DInputError, match="attention 'sage' is not available here"):
         h.load_for_sampling()
+
+
+def test_the_embedded_model_says_once_what_its_geometry_is_worth(caplog):
+    from nodes import loaders
+
+    loaders._told.clear()
+    with caplog.at_level(logging.WARNING, logger="one4d"):
+        for _ in range(2):
+            nodes.One4DLoadBackbone().load(EMBEDDED, EMBEDDED)
+    said = [r.getMessage() for r in caplog.records if "synthetic rooms" in r.getMessage()]
+    assert len(said) == 1 and "use the real Wan2.1-Fun checkpoints" in said[0]
+    assert "trained only on synthetic rooms" in nodes.One4DLoadBackbone.DESCRIPTION
