@@ -1,4 +1,5 @@
-"""Benchmarks of the Decoupled LoRA Control forward against the plain backbone and two-pass peft.
+"""Benchmarks of the Decoupled LoRA Control forward against the plain backbone and two-pass peft, and of a
+DLC training step against a plain Wan LoRA training step.
 
 Setup (a realistic rank-to-width ratio at CPU size): width 512, 4 heads, FFN 1536, 8 blocks, rank 8,
 1,024 tokens per branch (latent 4 x 32 x 32), one linked block (the 14B's proportion: 5 of 40), one
@@ -105,6 +106,39 @@ def _time_ratios(repeats: int) -> dict[str, float]:
     }
 
 
+def _train_ratio(repeats: int) -> dict[str, float]:
+    """A DLC training step (both branches, forward and backward, adapters and links trainable) against a plain
+    Wan LoRA training step at the same shapes (one branch, its LoRA only): the paper's cost of the second
+    modality, which should stay near 2x."""
+    torch.set_num_threads(1)
+    model, (rgb, xyz, ts, ctx, mask, cond) = _setup()
+    x_rgb = model.prepare_inputs(rgb, xyz, mask, cond)[:1]
+
+    def lora_step() -> None:
+        with forward_mode("peft"):
+            for _, layer in model.lora_layers():
+                layer.set_adapter(BRANCHES[0])  # peft: only this adapter trains
+            model.dit(x_rgb, ts, ctx, return_dict=False)[0].square().mean().backward()
+
+    def dlc_step() -> None:
+        model.set_trainable(True)
+        v_rgb, v_xyz = model(rgb, xyz, ts, ctx, mask, cond)
+        (v_rgb.square().mean() + v_xyz.square().mean()).backward()
+
+    steps = {"lora": lora_step, "dlc": dlc_step}
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for fn in steps.values():
+        fn()  # warm-up
+    for _ in range(repeats):
+        for name, fn in steps.items():
+            model.zero_grad(set_to_none=True)
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    best = {k: min(v) for k, v in times.items()}
+    return {"lora_train_step_s": best["lora"], "dlc_train_step_ratio": best["dlc"] / best["lora"]}
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
@@ -137,6 +171,7 @@ def _param_bytes(module: torch.nn.Module) -> int:
 def dlc_benchmarks(repeats: int = 9) -> dict[str, float]:
     """All DLC figures of ``one4d bench`` in one run."""
     out = _time_ratios(repeats)
+    out.update(_train_ratio(max(3, repeats // 3)))
     dit = build_dit(BENCH_CONFIG)
     before = _param_bytes(dit)
     model = One4DModel(dit, DitVariant(BENCH_CONFIG, None), DLCConfig(rank=BENCH_RANK, link_layers=BENCH_LINKS))
