@@ -126,6 +126,8 @@ def sample(
         x = sched.step(v, t, x, return_dict=False)[0]
         if keep is not None:
             x[:1, :, keep] = noised(cond.cond_latents[:, :, keep].to(device), rgb[:, :, keep].to(device), float(sched.sigmas[i + 1]))
+        if stop():  # before the callback: a progress bar that raises on Cancel would hide how far sampling got
+            raise One4DInterrupted(f"sampling stopped by the user after {i + 1} of {total} steps")
         if callback is not None:
             callback(i + 1, total, (x[:1] if i + 1 == total else (inp[:1].float() - sigma * v[:1])).cpu())
     return x[:1].float(), x[1:].float()

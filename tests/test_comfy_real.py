@@ -182,7 +182,7 @@ def test_cancel_during_sampling_stops_the_prompt_and_writes_nothing(server, tmp_
         client.wait(prompt_id, timeout=120)
     kinds = [m[0] for m in info.value.details["status"]["messages"]]
     assert "execution_interrupted" in kinds and "execution_error" not in kinds, kinds
-    cancelled = re.findall(r"sampling cancelled after (\d+) of 200 steps", log.read_text())
+    cancelled = re.findall(r"sampling stopped by the user after (\d+) of 200 steps", log.read_text())
     assert cancelled and int(cancelled[-1]) < 200, "the sampler stopped mid-way"
     print(f"\ncancelled after {cancelled[-1]} of 200 steps")
     assert not list((server["base"] / "output").rglob("cancelled*"))
