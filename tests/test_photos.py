@@ -57,8 +57,10 @@ def test_the_vae_stage_mixes_photos_in(tmp_path, monkeypatch):
     work = tmp_path / "w"
     assert main(["train", "data", "--work", str(work), "--clips", "2"]) == 0
     assert main(["train", "vae", "--work", str(work), "--vae-steps", "2", "--vae-batch", "2", "--vae-photo-share", "1.0",
-                 "--vae-photos", str(_folder(tmp_path / "photos"))]) == 0
+                 "--vae-photos", str(_folder(tmp_path / "photos")), "--vae-validate-scenes", "1"]) == 0
     assert len(drawn) == 4 and (work / "vae.safetensors").is_file()
+    checks = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines() if '"vae-validation"' in line]
+    assert len(checks) == 1 and checks[0]["step"] == 2 and {"rgb_psnr", "pointmap_psnr", "pointmap_depth_absrel"} <= set(checks[0])
 
 
 def test_eval_reports_the_held_out_photos(tmp_path, capsys):

@@ -50,7 +50,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--links", type=int, default=0, help="one4d: number of control links, evenly spaced (default 5)")
     p.add_argument("--accumulate", type=int, default=1, help="one4d: micro-batches per optimizer step (gradient accumulation)")
     p.add_argument("--validate-scenes", type=int, default=4,
-                   help="one4d: held-out validation scenes of the coupling report run with every checkpoint (0: none)")
+                   help="one4d: held-out validation scenes (seeds 1,000,100 on) of the coupling report run with every checkpoint (0: none)")
+    p.add_argument("--vae-validate-scenes", type=int, default=0,
+                   help="vae: held-out validation scenes (seeds 1,000,100 on) whose round trip is measured with every checkpoint")
     p.add_argument("--grad-checkpointing", action="store_true",
                    help="one4d: recompute each DiT block in the backward pass (less activation memory for one more forward pass per block)")
     p.add_argument("--one4d-init", default="", help="one4d: continue from this One4D weight file")

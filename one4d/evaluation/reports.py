@@ -31,7 +31,7 @@ def codec_report(codec, seeds: Sequence[int]) -> dict[str, float]:
         sc = render_scene(s)
         clip, norm = scene_clip(sc)
         with torch.no_grad():
-            rec = codec.decode(codec.encode(clip)).permute(0, 2, 3, 4, 1).numpy()
+            rec = codec.decode(codec.encode(clip)).permute(0, 2, 3, 4, 1).cpu().numpy()
         pts = denormalize(rec[1], norm)
         cam = np.einsum("fij,fhwj->fhwi", np.linalg.inv(sc.c2w)[:, :3, :3], pts) + np.linalg.inv(sc.c2w)[:, None, None, :3, 3]
         d = depth_metrics(cam[..., 2], sc.depth, sc.valid, alignment="none", max_depth=None)

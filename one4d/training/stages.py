@@ -29,7 +29,7 @@ from ..data.photos import PhotoClips, photo_files
 from ..defaults import EMBEDDED
 from ..dlc import DLCConfig, One4DModel, default_link_layers
 from ..errors import One4DInputError
-from ..evaluation.reports import coupling_report
+from ..evaluation.reports import codec_report, coupling_report
 from ..evaluation.suite import run_suite, suite_seeds
 from ..models import (
     ModelFolder,
@@ -140,11 +140,16 @@ def stage_vae(args: argparse.Namespace) -> bool:
         loss = l1 + mse + args.vae_kl * kl
         return loss, {"loss": loss.item(), "l1": l1.item(), "psnr": 10 * math.log10(4 / max(mse.item(), 1e-12)), "kl": kl.item()}
 
-    def write(_step: int) -> None:
+    def write(step: int) -> None:
         vae.eval()
         # decoder-only fine-tuning keeps the encoder, so its latent statistics stay bit for bit
         out = cfg if args.vae_train == "decoder" else _latent_statistics(vae, rgb, cfg)
         save_component({k: v.cpu() for k, v in vae.state_dict().items()}, out, args.work / "vae.safetensors")
+        if args.vae_validate_scenes > 0:  # the round trip on held-out validation scenes: the curve to judge the VAE by
+            # (a round trip does not depend on the latent statistics, so the training VAE serves as it is)
+            report = codec_report(VideoCodec(vae), suite_seeds(args.vae_validate_scenes, first=100))
+            log_values(args.work, "vae-validation", step, **report)
+            print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in report.items()))
         vae.train()
 
     return trainer.run(step, write)
