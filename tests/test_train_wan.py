@@ -1,20 +1,24 @@
 """`one4d train` on a real-layout Wan model folder: the procedural scenes encoded with the folder's VAE and
 umT5, One4D adapters and links trained on the frozen base, and the result a model folder that `one4d run`
 loads; on 2 gloo processes (torchrun, which `accelerate` runs on) at batch 1 the same weights as 1 process
-at batch 2."""
+at batch 2, a checkpoint of 2 processes resuming in 1, and 20 steps on 2 processes loaded by the nodes."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 
 import pytest
+import torch
 
 pytest.importorskip("transformers", reason="training on Wan files needs transformers: pip install 'comfyui-one4d[train]'")
 from wan_folder import write_wan_model_folder  # noqa: E402
 
+import nodes  # noqa: E402
+from nodes import cache, comfy_bridge  # noqa: E402
 from one4d.backbone import read_safetensors  # noqa: E402
 from one4d.cli import main  # noqa: E402
 from one4d.models import ModelFolder  # noqa: E402
@@ -85,3 +89,26 @@ def test_two_gloo_processes_at_batch_1_equal_one_process_at_batch_2(tmp_path, ca
     assert "global_batch 2 there, 1 here" in capsys.readouterr().err
     assert main(["train", "one4d", "--work", mixed, "--model", str(model), "--batch", "2", *STEPS]) == 0
     _close(single, mixed)
+
+
+def test_twenty_steps_on_two_processes_load_in_the_nodes_and_sample(tmp_path):
+    model = write_wan_model_folder(tmp_path, one4d=False)
+    work = _prepared_work(tmp_path, "w", model)
+    _two_processes(work, model, "--one4d-steps", "20")  # later options win: 20 steps instead of 3
+    assert read_metadata(f"{work}/one4d.safetensors")["trained_steps"] == "20"
+    models = tmp_path / "models"
+    for sub, src in (("diffusion_models", "comfy_models/wan_tiny_inp.safetensors"), ("vae", "comfy_models/wan_vae_tiny.safetensors"),
+                     ("one4d", "w/one4d.safetensors")):
+        (models / sub).mkdir(parents=True)
+        shutil.copy(tmp_path / src, models / sub)
+    comfy_bridge.set_fallback_dirs(output=tmp_path / "output", temp=tmp_path / "temp", input=tmp_path / "input", models=models)
+    try:
+        handle = nodes.One4DLoadBackbone().load("wan_tiny_inp.safetensors", "wan_vae_tiny.safetensors", "fp32", "auto")[0]
+        handle = nodes.One4DApplyPointmapLoRA().apply(handle, "one4d.safetensors")[0]
+        positive = [[torch.randn(1, 4, 32), {}]]  # what CLIPTextEncode gives for the tiny umT5 width
+        cond = nodes.One4DBuildConditioning().build(handle, width=32, height=32, length=5, frame_indices="first", prompt="",
+                                                    negative_prompt="", images=torch.rand(1, 32, 32, 3), positive=positive)[0]
+        latents = nodes.One4DSample().sample(handle, cond, seed=0, steps=2, guidance=1.0, shift=3.0, scheduler="unipc")[0]
+        assert torch.isfinite(latents["samples"]).all()
+    finally:
+        cache.clear_cache()
