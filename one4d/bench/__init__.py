@@ -14,6 +14,7 @@ SUITES: dict[str, str] = {
     "preview": "one4d.bench.preview:bench_widget",
     "long_video": "one4d.bench.long_video:long_video_benchmarks",
     "data": "one4d.bench.data:data_benchmarks",
+    "memory": "one4d.bench.memory:memory_table",
 }
 
 
