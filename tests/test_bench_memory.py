@@ -18,3 +18,17 @@ def test_memory_table_matches_the_paper_and_checkpointing_helps():
     for name in ("1.3b", "14b"):
         full, ckpt = t[f"{name}_81x352x624_activations_gib"], t[f"{name}_81x352x624_activations_checkpointed_gib"]
         assert ckpt < full / 10
+
+
+def test_the_gpu_step_script_runs_at_tiny_shapes():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_train_step.py"
+    run = subprocess.run([sys.executable, str(script), "--preset", "tiny-inp", "--frames", "5", "--height", "32", "--width", "32",
+                          "--rank", "4", "--repeats", "1"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    doc = json.loads(run.stdout.strip().splitlines()[-1])
+    assert doc["tokens_per_branch"] == 8 and doc["lora_s_per_step"] > 0 and doc["dlc_to_lora_ratio"] > 0
