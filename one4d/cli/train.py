@@ -42,6 +42,14 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--one4d-steps", type=int, default=2000, help="one4d: training steps of the adapters and links")
     p.add_argument("--one4d-lr", type=float, default=1e-3, help="one4d, ablation: peak learning rate")
     p.add_argument("--shard-size", type=int, default=64, help="encode: clips per latent-cache shard")
+    p.add_argument("--data", action="append", default=[],
+                   help="encode: a real 4D dataset as KIND:ROOT (folder, pointodyssey, tartanair, vkitti2; repeatable; "
+                        "docs/data.md) instead of the procedural clips of the data stage")
+    p.add_argument("--clips-per-sequence", type=int, default=4, help="encode with --data: clips cut from each sequence")
+    p.add_argument("--clip-frames", type=int, default=0, help="encode with --data: frames per clip (default: the model's, 81 Wan)")
+    p.add_argument("--clip-height", type=int, default=0, help="encode with --data: clip height (default: the model's)")
+    p.add_argument("--clip-width", type=int, default=0, help="encode with --data: clip width (default: the model's)")
+    p.add_argument("--frame-stride", type=int, default=1, help="encode with --data: take every N-th frame of a sequence")
     p.add_argument("--model", default="",
                    help="encode, one4d: build on this model folder (e.g. one naming real Wan2.1 files, docs/model.md) "
                         "instead of the embedded recipe's own VAE and base DiT in --work")

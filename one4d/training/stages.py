@@ -25,6 +25,7 @@ import torch
 
 from ..backbone import build_dit, build_vae, read_safetensors, vae_geometry
 from ..codec import VideoCodec
+from ..data.clip_sampling import ClipSpec
 from ..data.photos import PhotoClips, photo_files
 from ..defaults import EMBEDDED
 from ..dlc import DLCConfig, One4DModel, default_link_layers
@@ -54,6 +55,7 @@ from .data import (
     video_tensor,
 )
 from .loop import StepSettings, fit_two_modalities, shifted_sigmas
+from .real_data import DatasetClips, parse_data
 from .trainer import Schedule, Trainer, log_values, pick_device
 
 STAGES = ("data", "vae", "encode", "base", "one4d")  # "ablation" runs on demand
@@ -166,8 +168,14 @@ def training_model(args: argparse.Namespace) -> ModelFolder:
 def stage_encode(args: argparse.Namespace) -> None:
     folder = training_model(args)
     encoder = folder.text_encoder() if args.model else folder.text_encoder(text_dim=recipe.TEXT_DIM)
-    write_cache(args.work, ProceduralClips(args.work), VideoCodec(folder.load_vae()), encoder, getattr(encoder, "length", TEXT_LEN),
-                args.shard_size)
+    codec = VideoCodec(folder.load_vae())
+    if args.data:  # real 4D datasets, cut to the model's clip (its kind's size unless told otherwise)
+        d = folder.defaults
+        spec = ClipSpec(args.clip_frames or d.frames, args.clip_height or d.height, args.clip_width or d.width, args.frame_stride, "random")
+        source = DatasetClips(parse_data(args.data), spec, codec.geometry, args.clips_per_sequence, args.seed)
+    else:
+        source = ProceduralClips(args.work)
+    write_cache(args.work, source, codec, encoder, getattr(encoder, "length", TEXT_LEN), args.shard_size)
 
 
 def stage_base(args: argparse.Namespace) -> bool:
