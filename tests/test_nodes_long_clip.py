@@ -2,7 +2,6 @@
 run, Cancel between and inside windows, and unused input frames named in the UI text."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

@@ -340,6 +340,7 @@ class _Objective:
 
     @property
     def params(self) -> list[torch.Tensor]:
+        """What Adam updates: rotation updates, centers and log focal."""
         return [self.w, self.o, self.logf]
 
     def rotations(self, s: slice = slice(None)) -> torch.Tensor:
