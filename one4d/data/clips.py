@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -145,7 +145,7 @@ def count_video_frames(path: Path) -> int:
 
 def read_video_frames(path: Path, indices: np.ndarray) -> np.ndarray:
     """RGB frames ``[F, H, W, 3]`` uint8 at ``indices`` of a video file (decoding stops after the last one)."""
-    wanted, frames = set(int(i) for i in indices), {}
+    wanted, frames = {int(i) for i in indices}, {}
     cap = cv2.VideoCapture(str(path))
     n = 0
     while n <= max(wanted) and cap.grab():

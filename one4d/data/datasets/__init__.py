@@ -15,8 +15,8 @@ downloads data: point a reader at a copy you obtained under the dataset's licens
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ...errors import One4DInputError
 from ..clips import ClipSequence, read_clip_folder
