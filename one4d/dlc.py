@@ -305,7 +305,7 @@ class One4DModel(nn.Module):
                 encoder_hidden_states_image=two(clip_context),
                 return_dict=False,
             )[0]
-        return out.chunk(2)
+        return tuple(half.clone() for half in out.chunk(2))  # not views: FSDP's backward hooks need owned tensors
 
     def adapter_and_link_parameters(self) -> list[nn.Parameter]:
         """The parameters DLC adds to the backbone (both adapters and the links)."""

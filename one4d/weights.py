@@ -24,6 +24,7 @@ from .dlc import BRANCHES, DLCConfig, One4DModel
 from .errors import One4DInputError
 from .export.atomic import atomic_path
 from .pointmap import PERCENTILE
+from .sharding import full_tensor, is_writer
 
 FORMAT = "one4d"
 FORMAT_VERSION = "1"
@@ -91,12 +92,16 @@ def check_fits(meta: dict[str, str], variant: DitVariant, source: str) -> None:
 
 
 def save_one4d(model: One4DModel, path: str | Path, extra_metadata: dict[str, str] | None = None) -> None:
-    """Write adapters, links and metadata atomically."""
+    """Write adapters, links and metadata atomically. A model sharded across processes is gathered whole
+    (every process must call this) and written by the first process only."""
+    whole = lambda v: full_tensor(v.detach()).contiguous().cpu()  # noqa: E731
     tensors: dict[str, torch.Tensor] = {}
     for name in BRANCHES:
         sd = get_peft_model_state_dict(model.dit, adapter_name=name)
-        tensors.update({f"{name}.{k}": v.detach().contiguous().cpu() for k, v in sd.items()})
-    tensors.update({f"links.{k}": v.detach().contiguous().cpu() for k, v in model.links.state_dict().items()})
+        tensors.update({f"{name}.{k}": whole(v) for k, v in sd.items()})
+    tensors.update({f"links.{k}": whole(v) for k, v in model.links.state_dict().items()})
+    if not is_writer():
+        return
     cfg = model.config
     meta = {
         "format": FORMAT,

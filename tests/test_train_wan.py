@@ -1,11 +1,13 @@
 """`one4d train` on a real-layout Wan model folder: the procedural scenes encoded with the folder's VAE and
 umT5, One4D adapters and links trained on the frozen base, and the result a model folder that `one4d run`
 loads; on 2 gloo processes (torchrun, which `accelerate` runs on) at batch 1 the same weights as 1 process
-at batch 2, a checkpoint of 2 processes resuming in 1, and 20 steps on 2 processes loaded by the nodes."""
+at batch 2, a checkpoint of 2 processes resuming in 1, the same with the shipped FSDP configuration (2 gloo
+processes, each holding half of every parameter), and 20 steps on 2 processes loaded by the nodes."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -54,13 +56,14 @@ def test_training_on_a_wan_folder_writes_a_model_folder_that_runs(tmp_path):
     assert (out / "rgb.mp4").is_file()
 
 
-def _two_processes(work: str, model, *extra: str) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
+def _two_processes(work: str, model, *extra: str, env: dict | None = None) -> str:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path), **(env or {}))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(_free_port()), "-m", "one4d", "train", "one4d", "--work", work, "--model", str(model),
            "--batch", "1", *STEPS, *extra]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout
 
 
 def _close(single: str, other: str) -> None:
@@ -88,6 +91,38 @@ def test_two_gloo_processes_at_batch_1_equal_one_process_at_batch_2(tmp_path, ca
     assert main(["train", "one4d", "--work", mixed, "--model", str(model), "--batch", "1", *STEPS]) == 2  # another global batch
     assert "global_batch 2 there, 1 here" in capsys.readouterr().err
     assert main(["train", "one4d", "--work", mixed, "--model", str(model), "--batch", "2", *STEPS]) == 0
+    _close(single, mixed)
+
+
+def _fsdp_environment() -> dict:
+    """What `accelerate launch --config_file one4d/training/configs/fsdp.yaml --num_processes 2` gives each
+    process, from accelerate's own launcher (which would refuse to start FSDP without GPUs)."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils.launch import prepare_multi_gpu_env
+
+    config = os.path.join(os.path.dirname(__file__), "..", "one4d", "training", "configs", "fsdp.yaml")
+    args = launch_command_parser().parse_args(["--config_file", config, "--num_processes", "2", "--mixed_precision", "no", "x.py"])
+    env = prepare_multi_gpu_env(_validate_launch_command(args)[0])
+    assert env["ACCELERATE_USE_FSDP"] == "true" and env["FSDP_TRANSFORMER_CLS_TO_WRAP"] == "WanTransformerBlock"
+    return {k: v for k, v in env.items() if k.startswith(("ACCELERATE_", "FSDP_"))}
+
+
+def test_fsdp_sharded_processes_make_the_same_updates_and_resume_unsharded(tmp_path, capsys):
+    model = write_wan_model_folder(tmp_path, one4d=False)
+    single = _prepared_work(tmp_path, "single", model)
+    assert main(["train", "one4d", "--work", single, "--model", str(model), "--batch", "2", "--grad-checkpointing", *STEPS]) == 0
+    fsdp = _fsdp_environment()
+    sharded = _prepared_work(tmp_path, "sharded", model)
+    out = _two_processes(sharded, model, "--grad-checkpointing", env=fsdp)
+    held = float(re.search(r"FSDP across 2 processes: this process holds ([\d.]+)% of the trainable values", out).group(1))
+    assert held < 60, out  # sharded: about half each, not the whole model as under DDP
+    _close(single, sharded)
+    # stopped after one step while sharded, resumed by one unsharded process
+    mixed = _prepared_work(tmp_path, "mixed", model)
+    _two_processes(mixed, model, "--grad-checkpointing", "--time-limit", "1e-9", env=fsdp)
+    assert read_metadata(f"{mixed}/one4d.safetensors")["trained_steps"] == "1"
+    assert main(["train", "one4d", "--work", mixed, "--model", str(model), "--batch", "2", "--grad-checkpointing", *STEPS]) == 0
+    assert "resumed at step 1" in capsys.readouterr().out
     _close(single, mixed)
 
 

@@ -41,6 +41,7 @@ from ..models import (
     write_model_config,
 )
 from ..pipeline import One4DPipeline
+from ..sharding import is_writer
 from ..sampling import SamplerSettings
 from ..text import TEXT_LEN, HashTextEncoder
 from ..weights import load_one4d_into, save_one4d
@@ -143,6 +144,8 @@ def stage_vae(args: argparse.Namespace) -> bool:
         return loss, {"loss": loss.item(), "l1": l1.item(), "psnr": 10 * math.log10(4 / max(mse.item(), 1e-12)), "kl": kl.item()}
 
     def write(step: int) -> None:
+        if not is_writer():
+            return
         vae.eval()
         # decoder-only fine-tuning keeps the encoder, so its latent statistics stay bit for bit
         out = cfg if args.vae_train == "decoder" else _latent_statistics(vae, rgb, cfg)
@@ -202,7 +205,8 @@ def stage_base(args: argparse.Namespace) -> bool:
         return loss, {"loss": loss.item()}
 
     def write(_step: int) -> None:
-        save_component({k: v.cpu() for k, v in dit.state_dict().items()}, dit_cfg, args.work / "dit.safetensors")
+        if is_writer():
+            save_component({k: v.cpu() for k, v in dit.state_dict().items()}, dit_cfg, args.work / "dit.safetensors")
 
     return trainer.run(step, write)
 
@@ -232,8 +236,10 @@ def validation(args: argparse.Namespace, folder: ModelFolder, model: One4DModel)
     text = folder.text_encoder() if args.model else folder.text_encoder(text_dim=recipe.TEXT_DIM)
     pipe = One4DPipeline(model, codec, text)
 
-    def run(step: int) -> None:
+    def run(step: int) -> None:  # on every process: a sharded model runs forward on all of them
         report = coupling_report(pipe, seeds)
+        if not is_writer():
+            return
         log_values(args.work, "validation", step, **{f"{k}_{n}": v for k, row in report.items() for n, v in row.items()})
         print(f"step {step}: coupling " + ", ".join(f"{k} own {r['own']:.4f} / swapped {r['swapped']:.4f}" for k, r in report.items()))
 
@@ -257,7 +263,8 @@ def stage_one4d(args: argparse.Namespace) -> bool:
 
     def write(step: int) -> None:
         save_one4d(model, out, {"trained_steps": str(step)})
-        write_model_config(args.work, output_layout(args, folder))
+        if is_writer():
+            write_model_config(args.work, output_layout(args, folder))
         validate(step)
 
     sched = schedule(args, "one4d", args.one4d_steps, args.one4d_lr)

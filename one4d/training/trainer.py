@@ -10,11 +10,18 @@ the previous checkpoint in place. It exists only while a stage is unfinished: a 
 another run (other steps, lr or parameters) is refused with the fix. Decision: the time limit ends the run
 after the step in progress and always writes the checkpoint first; GPUs lent for minutes are used to the
 last step.
+
+Sharding: under ``accelerate launch --config_file one4d/training/configs/fsdp.yaml`` the module is sharded with
+FSDP2 (each process keeps a slice of every parameter and of its optimizer state). Checkpoints are still
+written whole (gathered on every process, written by the first), so a checkpoint of 8 sharded GPUs resumes on
+one unsharded process and vice versa. accelerate shards only on GPUs; on CPU processes (gloo) the trainer sets
+up the same FSDP2 sharding itself, which is how the tests run it.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +33,7 @@ from tqdm.auto import tqdm
 
 from ..errors import One4DInputError
 from ..export.atomic import atomic_path
+from ..sharding import full_tensor, is_sharded, shard_like
 
 Generators = dict[str, "np.random.Generator | torch.Generator"]
 
@@ -91,10 +99,23 @@ class Trainer:
 
         s = self.schedule
         cuda = self.device.type == "cuda"
-        self.accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no", gradient_accumulation_steps=self.accumulate)
-        self.params = [p for p in self.module.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(self.params, lr=s.lr, weight_decay=s.weight_decay, betas=s.betas)
+        cpu_fsdp = _cpu_fsdp_plugin(cuda)
+        self.accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no", gradient_accumulation_steps=self.accumulate,
+                                       fsdp_plugin=cpu_fsdp)
+        if cpu_fsdp is not None:
+            from accelerate.utils import DistributedType
+
+            self.accelerator.state.distributed_type = DistributedType.FSDP
+            self.accelerator.state.fsdp_plugin = cpu_fsdp
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay, betas=s.betas)
         self.model, self.opt = self.accelerator.prepare(self.module, opt)
+        # FSDP replaces the parameters with sharded ones (in the same order); DDP keeps them
+        self.params = [p for p in self.accelerator.unwrap_model(self.model).parameters() if p.requires_grad]
+        if any(is_sharded(p) for p in self.params):
+            local = sum(p.to_local().numel() if is_sharded(p) else p.numel() for p in self.params)
+            self._say(f"{self.tag}: FSDP across {self.accelerator.num_processes} processes: this process holds "
+                      f"{100 * local / sum(p.numel() for p in self.params):.1f}% of the trainable values")
         if Path(s.state_path).exists():
             self._restore(torch.load(s.state_path, map_location="cpu", weights_only=False))
             self._say(f"{self.tag}: resumed at step {self.step} from {Path(s.state_path).name}")
@@ -115,8 +136,8 @@ class Trainer:
             on_checkpoint: Callable[[int], None] | None = None) -> bool:
         """Train until the schedule ends or the time limit passes; returns whether the schedule finished.
 
-        ``on_checkpoint(step)`` is called on the main process with every checkpoint (e.g. to write the
-        weights too)."""
+        ``on_checkpoint(step)`` is called on every process with every checkpoint (e.g. to write the weights
+        too: reading a sharded model takes all processes, and only :func:`one4d.sharding.is_writer` writes)."""
         s, acc = self.schedule, self.accelerator
         t0 = time.time()
         steps_here = 0
@@ -141,10 +162,9 @@ class Trainer:
                 log_values(self.work, self.tag, self.step, **parts, steps_per_s=rate)
             out_of_time = self._agreed(bool(s.time_limit) and time.time() - t0 >= s.time_limit and self.step < s.steps)
             if out_of_time or self.step == s.steps or (s.checkpoint_every and self.step % s.checkpoint_every == 0):
-                if acc.is_main_process:
-                    self.save()
-                    if on_checkpoint is not None:
-                        on_checkpoint(self.step)
+                self.save()
+                if on_checkpoint is not None:
+                    on_checkpoint(self.step)
                 acc.wait_for_everyone()
             if out_of_time:
                 bar.close()
@@ -169,12 +189,18 @@ class Trainer:
             print(text)
 
     def save(self) -> None:
-        """Write the resumable state atomically (module docstring)."""
+        """Write the resumable state atomically, whole (module docstring); every process must call it."""
+        optimizer = self.opt.state_dict()
+        optimizer["state"] = {i: {k: full_tensor(v).cpu() if torch.is_tensor(v) else v for k, v in entry.items()}
+                              for i, entry in optimizer["state"].items()}
+        params = [full_tensor(p.detach()).cpu().clone() for p in self.params]
+        if not self.accelerator.is_main_process:
+            return
         state = {
             "fingerprint": self.fingerprint,
             "step": self.step,
-            "params": [p.detach().cpu().clone() for p in self.params],
-            "optimizer": self.opt.state_dict(),
+            "params": params,
+            "optimizer": optimizer,
             "generators": {k: _generator_state(g) for k, g in self.generators.items()},
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
@@ -192,14 +218,27 @@ class Trainer:
             )
         with torch.no_grad():
             for p, saved in zip(self.params, state["params"]):
-                p.copy_(saved.to(p.device, p.dtype))
-        self.opt.load_state_dict(state["optimizer"])
+                p.copy_(shard_like(saved, p))
+        optimizer = state["optimizer"]  # whole tensors, indexed like self.params: cut each like its parameter
+        optimizer["state"] = {i: {k: shard_like(v, self.params[i]) if torch.is_tensor(v) and v.shape == self.params[i].shape else v
+                                  for k, v in entry.items()} for i, entry in optimizer["state"].items()}
+        self.opt.load_state_dict(optimizer)
         for k, g in self.generators.items():
             _set_generator_state(g, state["generators"][k])
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.step = int(state["step"])
+
+
+def _cpu_fsdp_plugin(cuda: bool):
+    """The FSDP plugin for CPU processes launched with an FSDP configuration (``ACCELERATE_USE_FSDP``), which
+    accelerate would otherwise run as plain DDP; None on GPUs (accelerate sets FSDP up itself) or otherwise."""
+    if cuda or os.environ.get("ACCELERATE_USE_FSDP", "false").lower() != "true" or int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return None
+    from accelerate.utils import FullyShardedDataParallelPlugin
+
+    return FullyShardedDataParallelPlugin()
 
 
 def _generator_state(g: "np.random.Generator | torch.Generator"):
