@@ -75,3 +75,16 @@ def upcast_if_unsupported(model: nn.Module, name: str, device: torch.device | st
     after = upcast_fp8(model, dtype)
     log.warning(fp8_notice(name, device, dtype, before, after))
     return True
+
+
+def store_in_fp8(model: nn.Module, compute_dtype: torch.dtype, device: torch.device | str) -> None:
+    """Keep a frozen model's weights in float8 e4m3fn, up-cast layer by layer to ``compute_dtype`` as it
+    runs, backward included (diffusers' layerwise casting): half the memory of bf16 for the base of a
+    training run. Values are rounded to fp8 once; an fp8 file's own values are kept exactly. Refused with
+    the fix on a device that cannot hold fp8."""
+    if not fp8_storage_supported(device):
+        from .errors import One4DInputError
+
+        raise One4DInputError(f"{torch.device(device).type} cannot hold fp8 weights; train with --base-storage "
+                              "compute (the base in its compute dtype) or on a CUDA GPU.")
+    model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute_dtype)

@@ -63,6 +63,10 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="vae: held-out validation scenes (seeds 1,000,100 on) whose round trip is measured with every checkpoint")
     p.add_argument("--grad-checkpointing", action="store_true",
                    help="one4d: recompute each DiT block in the backward pass (less activation memory for one more forward pass per block)")
+    p.add_argument("--base-storage", choices=("compute", "fp8"), default="compute",
+                   help="one4d: keep the frozen base in its compute dtype (the model folder's, bf16 for Wan) or in fp8 e4m3fn, "
+                        "up-cast layer by layer (half the base's memory; pair it with --grad-checkpointing, else the "
+                        "up-cast weights are kept for the backward pass)")
     p.add_argument("--one4d-init", default="", help="one4d: continue from this One4D weight file")
     p.add_argument("--seed", type=int, default=4, help="one4d: seed of the batches and noise")
     p.add_argument("--checkpoint-every", type=int, default=500,

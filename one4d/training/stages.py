@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from ..backbone import build_dit, build_vae, read_safetensors, vae_geometry
+from .. import precision
 from ..codec import VideoCodec
 from ..data.clip_sampling import ClipSpec
 from ..data.photos import PhotoClips, photo_files
@@ -246,19 +248,34 @@ def validation(args: argparse.Namespace, folder: ModelFolder, model: One4DModel)
     return run
 
 
-def stage_one4d(args: argparse.Namespace) -> bool:
-    torch.manual_seed(0)
-    folder = training_model(args)
+def one4d_training_model(args: argparse.Namespace, folder: ModelFolder, device: torch.device) -> One4DModel:
+    """The model the one4d stage trains: the folder's frozen base (in its dtype, or stored in fp8 with
+    ``--base-storage fp8``) with the ``rgb``/``xyz`` LoRAs and links, which train in fp32 whatever the base's
+    dtype (AdamW's updates are far below bf16's resolution; on CUDA autocast still computes in bf16)."""
     dit, variant = folder.load_dit()
     dit.requires_grad_(False)
+    if args.base_storage == "fp8":
+        if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+            raise One4DInputError("--base-storage fp8 is for one GPU; under FSDP the base is already sharded across the "
+                                  "GPUs. Drop --base-storage fp8, or launch without the FSDP configuration.")
+        precision.store_in_fp8(dit, next(p.dtype for p in dit.parameters() if p.is_floating_point()), device)
     links = default_link_layers(variant.config["num_layers"], args.links) if args.links else None
     model = One4DModel(dit, variant, DLCConfig(rank=args.rank or (64 if args.model else recipe.RANK), alpha=args.alpha, link_layers=links))
+    for p in model.trainable_parameters():
+        p.data = p.data.float()
     if args.one4d_init:
         load_one4d_into(model, args.one4d_init)
     if args.grad_checkpointing:
         model.enable_gradient_checkpointing()
-    out = args.work / "one4d.safetensors"
+    return model
+
+
+def stage_one4d(args: argparse.Namespace) -> bool:
+    torch.manual_seed(0)
+    folder = training_model(args)
     device = pick_device(args.device)
+    model = one4d_training_model(args, folder, device)
+    out = args.work / "one4d.safetensors"
     validate = validation(args, folder, model)
 
     def write(step: int) -> None:
