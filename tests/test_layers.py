@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "one4d.gguf_weights": CORE,
     "one4d.request": CORE,
     "one4d.sampling": CORE,
+    "one4d.sharding": CORE,
     "one4d.text": CORE,
     "one4d.umc": CORE,
     "one4d.umt5": CORE,
