@@ -63,3 +63,42 @@ def test_real_clips_train_one4d_on_a_wan_folder(tmp_path):
     assert main(["train", "one4d", "--work", work, "--model", str(model), "--one4d-steps", "2", "--batch", "2", "--rank", "4",
                  "--validate-scenes", "0"]) == 0
     assert (tmp_path / "w" / "one4d.safetensors").is_file()
+
+
+def test_validation_metrics_on_held_out_real_clips(tmp_path):
+    """--validate-data: every checkpoint logs the evaluation metrics of the model as it is then, on held-out
+    clips (from each sequence's first frame, center-cropped to the training clip); the logged figures are those
+    of the saved weights, measured again here."""
+    model = write_wan_model_folder(tmp_path, one4d=False)
+    work = tmp_path / "w"
+    clip = ["--clip-frames", "5", "--clip-height", "16", "--clip-width", "32"]
+    assert main(["train", "encode", "--work", str(work), "--model", str(model), "--data", f"folder:{_dataset(tmp_path)}",
+                 "--clips-per-sequence", "1", *clip]) == 0
+    held_out = tmp_path / "held_out"
+    _clip_folder(held_out / "seqA", 5)
+    _clip_folder(held_out / "seqB", 6)
+    assert main(["train", "one4d", "--work", str(work), "--model", str(model), "--one4d-steps", "2", "--batch", "2", "--rank", "4",
+                 "--validate-scenes", "0", "--validate-data", f"folder:{held_out}", "--validate-clips", "2",
+                 "--validate-steps", "2", "--validate-modes", "single,full", *clip]) == 0
+    records = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
+    (check,) = [r for r in records if r["stage"] == "validation"]
+    assert check["step"] == 2
+    for key in ("single_depth_absrel", "single_delta_1_25", "single_ate", "single_rgb_psnr", "full_depth_absrel", "full_rgb_psnr"):
+        assert np.isfinite(check[key]), key
+    # the same figures, measured independently on the written model folder
+    from one4d.data.clip_sampling import sample_clip
+    from one4d.data.datasets import open_sequence
+    from one4d.evaluation.suite import dataset_clip, mean_rows, scene_rows
+    from one4d.models import ModelFolder
+    from one4d.pipeline import One4DPipeline
+    from one4d.sampling import SamplerSettings
+
+    folder = ModelFolder.open(work)
+    pipe = One4DPipeline.from_folder(folder)
+    spec = ClipSpec(5, 16, 32, 1, "center")
+    clips = [dataset_clip(sample_clip(open_sequence("folder", held_out / s), spec, WAN21.time_stride, WAN21.size_multiple, None))
+             for s in ("seqA", "seqB")]
+    d = folder.defaults
+    rows = scene_rows(pipe, clips, ("full",), SamplerSettings(2, d.guidance, d.shift, d.scheduler, seed=0), with_base=False)
+    mean = mean_rows(rows["full"])
+    assert abs(mean["depth_absrel"] - check["full_depth_absrel"]) < 1e-4 and abs(mean["rgb_psnr"] - check["full_rgb_psnr"]) < 1e-3

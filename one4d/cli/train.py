@@ -58,7 +58,17 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--links", type=int, default=0, help="one4d: number of control links, evenly spaced (default 5)")
     p.add_argument("--accumulate", type=int, default=1, help="one4d: micro-batches per optimizer step (gradient accumulation)")
     p.add_argument("--validate-scenes", type=int, default=4,
-                   help="one4d: held-out validation scenes (seeds 1,000,100 on) of the coupling report run with every checkpoint (0: none)")
+                   help="one4d: procedural validation scenes (seeds 1,000,100 on, not the evaluation suite's) of the coupling "
+                        "report and, without --validate-data, of the metrics, run with every checkpoint (0: none)")
+    p.add_argument("--validate-data", action="append", default=[], metavar="KIND:ROOT",
+                   help="one4d: held-out real sequences (same kinds as --data; not the training ones) whose clips the "
+                        "validation metrics run on: one clip per sequence from its first frame, center-cropped to the training clip (repeatable)")
+    p.add_argument("--validate-clips", type=int, default=4, help="one4d: clips of --validate-data to validate on (one per sequence)")
+    p.add_argument("--validate-steps", type=int, default=20,
+                   help="one4d: sampling steps of the validation metrics (depth AbsRel, delta<1.25, ATE, RPE, RGB PSNR) "
+                        "with every checkpoint (0: no metrics, only the coupling report)")
+    p.add_argument("--validate-modes", default="single,full",
+                   help="one4d: comma-separated modes of the validation metrics: full, sparse25, single, text")
     p.add_argument("--vae-validate-scenes", type=int, default=0,
                    help="vae: held-out validation scenes (seeds 1,000,100 on) whose round trip is measured with every checkpoint")
     p.add_argument("--grad-checkpointing", action="store_true",

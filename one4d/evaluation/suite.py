@@ -7,7 +7,7 @@ scene's caption as prompt. ``--split train`` runs the same measurements on train
 gap between the two tells a model that does not fit its data from one that does not generalize.
 
 Metrics per mode, averaged over scenes (with their standard errors, :func:`stderr_rows`): depth AbsRel and
-delta<1.25 of the recovered depth after one median-scale alignment per sequence (MonST3R/Geo4D protocol,
+delta<1.25 of the recovered depth (None for a scene where the model predicts no valid depth at all, and the camera figures None where no camera could be recovered) after one median-scale alignment per sequence (MonST3R/Geo4D protocol,
 :mod:`one4d.evaluation.metrics`), the same on frame 0 alone (``*_frame0``: the frame image-to-4D observes;
 the motion of the other frames is not given by one image), camera ATE /
 RPE-trans / RPE-rot (degrees) after Sim(3) alignment, RGB PSNR on the observed frames, and
@@ -17,6 +17,7 @@ baselines: the untrained One4D model (zero adapters and links) and a constant de
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch
 
 from ..codec import VideoCodec
 from ..data import HELDOUT_SEEDS, TRAIN_SEEDS, render_scene
+from ..data.clip_sampling import TrainingClip
 from ..dlc import One4DModel
 from ..errors import One4DInputError
 from ..models import ModelFolder
@@ -56,9 +58,10 @@ def evaluate_scene(pipe, scene, mode: str, settings: SamplerSettings, with_base:
     cond = pipe.condition(f, h, w, frames, idx, prompt=scene.caption)
     res = pipe.generate(cond, settings)
     ok = res.valid & scene.valid & np.isfinite(res.depth) & (res.depth > 0)
-    d = depth_metrics(res.depth, scene.depth, ok, alignment="median", max_depth=None)
-    d0 = depth_metrics(res.depth[:1], scene.depth[:1], ok[:1], alignment="median", max_depth=None)
-    p = pose_metrics(res.c2w, scene.c2w)
+    none = {"abs_rel": None, "delta_1_25": None}  # a model that predicts no valid depth (e.g. early in training)
+    d = depth_metrics(res.depth, scene.depth, ok, alignment="median", max_depth=None) if ok.any() else none
+    d0 = depth_metrics(res.depth[:1], scene.depth[:1], ok[:1], alignment="median", max_depth=None) if ok[:1].any() else none
+    p = pose_metrics(res.c2w, scene.c2w) if np.isfinite(res.c2w).all() else {"ate": None, "rpe_trans": None, "rpe_rot": None}
     out = {"depth_absrel": d["abs_rel"], "delta_1_25": d["delta_1_25"], "depth_absrel_frame0": d0["abs_rel"],
            "delta_1_25_frame0": d0["delta_1_25"], "ate": p["ate"], "rpe_trans": p["rpe_trans"],
            "rpe_rot_deg": p["rpe_rot"], "rgb_psnr": psnr(res.rgb[idx], scene.rgb[idx]) if idx else None, "base_rgb_psnr": None}
@@ -108,10 +111,32 @@ def suite_seeds(count: int, split: str = "heldout", first: int = 0) -> list[int]
     return list({"heldout": HELDOUT_SEEDS, "train": TRAIN_SEEDS}[split][first : first + count])
 
 
+@dataclass
+class EvalClip:
+    """Ground truth in the form :func:`evaluate_scene` reads, for clips that are not procedural scenes."""
+
+    rgb: np.ndarray  # [F, H, W, 3] float32 in [0, 1]
+    depth: np.ndarray  # [F, H, W] float32 z-depth
+    valid: np.ndarray  # [F, H, W] bool
+    c2w: np.ndarray  # [F, 4, 4] camera-to-world
+    caption: str
+
+
+def dataset_clip(clip: TrainingClip) -> EvalClip:
+    """A real dataset's clip (:mod:`one4d.data.clip_sampling`) as an evaluation scene."""
+    return EvalClip(clip.rgb.astype(np.float32) / 255.0, clip.depth, clip.valid & (clip.depth > 0), clip.c2w, clip.caption)
+
+
+def scene_rows(pipe, scenes: Sequence, modes: tuple[str, ...], settings: SamplerSettings,
+               with_base: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """Every scene's figures in every mode: ``{mode: [row per scene]}`` (procedural scenes or :class:`EvalClip`)."""
+    return {mode: [evaluate_scene(pipe, scene, mode, settings, with_base) for scene in scenes] for mode in modes}
+
+
 def suite_rows(pipe, seeds: Sequence[int], modes: tuple[str, ...], settings: SamplerSettings,
                with_base: bool = True) -> dict[str, list[dict[str, Any]]]:
     """Every scene's figures in every mode: ``{mode: [row per seed]}``."""
-    return {mode: [evaluate_scene(pipe, render_scene(s), mode, settings, with_base) for s in seeds] for mode in modes}
+    return scene_rows(pipe, [render_scene(s) for s in seeds], modes, settings, with_base)
 
 
 def run_suite(pipe, seeds: Sequence[int], modes: tuple[str, ...], settings: SamplerSettings, with_base: bool = True) -> dict[str, dict]:

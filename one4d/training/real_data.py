@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..backbone import LatentGeometry
-from ..data.clip_sampling import ClipSpec, sample_clip
+from ..data.clip_sampling import ClipSpec, TrainingClip, sample_clip
 from ..data.datasets import find_sequences, open_sequence
 from ..errors import One4DInputError
 from .cache import Clip
@@ -34,7 +34,7 @@ def parse_data(specs: list[str]) -> list[tuple[str, Path]]:
 class DatasetClips:
     """Clips of every sequence of the given datasets, ``per_sequence`` from each (module docstring)."""
 
-    def __init__(self, data: list[tuple[str, Path]], spec: ClipSpec, geometry: LatentGeometry, per_sequence: int, seed: int = 0):
+    def __init__(self, data: list[tuple[str, Path]], spec: ClipSpec, geometry: LatentGeometry, per_sequence: int, seed: int | None = 0):
         self.sequences = [(kind, folder) for kind, root in data for folder in find_sequences(kind, root)]
         if not self.sequences:
             raise One4DInputError(f"no sequences found under {', '.join(f'{k}:{r}' for k, r in data)}; check the kind and the root folder.")
@@ -43,8 +43,13 @@ class DatasetClips:
     def __len__(self) -> int:
         return len(self.sequences) * self.per_sequence
 
-    def __getitem__(self, i: int) -> Clip:
+    def training_clip(self, i: int) -> TrainingClip:
+        """Clip ``i`` with all it holds (depth, validity, cameras): what validation measures against. With
+        ``seed`` None every clip starts at its sequence's first frame (the spec's crop must then be center)."""
         kind, folder = self.sequences[i // self.per_sequence]
-        clip = sample_clip(open_sequence(kind, folder), self.spec, self.geometry.time_stride, self.geometry.size_multiple,
-                           np.random.default_rng([self.seed, i]))
+        rng = np.random.default_rng([self.seed, i]) if self.seed is not None else None
+        return sample_clip(open_sequence(kind, folder), self.spec, self.geometry.time_stride, self.geometry.size_multiple, rng)
+
+    def __getitem__(self, i: int) -> Clip:
+        clip = self.training_clip(i)
         return Clip(clip.rgb, clip.normalized, clip.caption)

@@ -27,13 +27,14 @@ import torch
 from ..backbone import build_dit, build_vae, read_safetensors, vae_geometry
 from .. import precision
 from ..codec import VideoCodec
+from ..data import render_scene
 from ..data.clip_sampling import ClipSpec
 from ..data.photos import PhotoClips, photo_files
 from ..defaults import EMBEDDED
 from ..dlc import DLCConfig, One4DModel, default_link_layers
 from ..errors import One4DInputError
 from ..evaluation.reports import codec_report, coupling_report
-from ..evaluation.suite import run_suite, suite_seeds
+from ..evaluation.suite import MODES, dataset_clip, mean_rows, run_suite, scene_rows, suite_seeds
 from ..models import (
     ModelFolder,
     load_dit_component,
@@ -170,14 +171,19 @@ def training_model(args: argparse.Namespace) -> ModelFolder:
     return ModelFolder(args.work, dict(recipe.MODEL_LAYOUT))
 
 
+def clip_spec(args: argparse.Namespace, folder: ModelFolder, crop: str) -> ClipSpec:
+    """The clip cut from real sequences: ``--clip-frames/--clip-height/--clip-width`` (default: the model kind's
+    clip) at ``--frame-stride``."""
+    d = folder.defaults
+    return ClipSpec(args.clip_frames or d.frames, args.clip_height or d.height, args.clip_width or d.width, args.frame_stride, crop)
+
+
 def stage_encode(args: argparse.Namespace) -> None:
     folder = training_model(args)
     encoder = folder.text_encoder() if args.model else folder.text_encoder(text_dim=recipe.TEXT_DIM)
     codec = VideoCodec(folder.load_vae())
     if args.data:  # real 4D datasets, cut to the model's clip (its kind's size unless told otherwise)
-        d = folder.defaults
-        spec = ClipSpec(args.clip_frames or d.frames, args.clip_height or d.height, args.clip_width or d.width, args.frame_stride, "random")
-        source = DatasetClips(parse_data(args.data), spec, codec.geometry, args.clips_per_sequence, args.seed)
+        source = DatasetClips(parse_data(args.data), clip_spec(args, folder, crop="random"), codec.geometry, args.clips_per_sequence, args.seed)
     else:
         source = ProceduralClips(args.work)
     write_cache(args.work, source, codec, encoder, getattr(encoder, "length", TEXT_LEN), args.shard_size)
@@ -227,23 +233,56 @@ def output_layout(args: argparse.Namespace, folder: ModelFolder) -> dict:
     return layout
 
 
+def validation_clips(args: argparse.Namespace, folder: ModelFolder, geometry) -> list:
+    """The held-out clips the evaluation metrics run on: ``--validate-clips`` clips of the ``--validate-data``
+    datasets (each sequence's first frames, center-cropped to the training clip), else the procedural validation
+    scenes (seeds 1,000,100 on; ``--validate-scenes`` of them)."""
+    if args.validate_data:
+        source = DatasetClips(parse_data(args.validate_data), clip_spec(args, folder, crop="center"), geometry, 1, seed=None)
+        return [dataset_clip(source.training_clip(i)) for i in range(min(args.validate_clips, len(source)))]
+    return [render_scene(s) for s in suite_seeds(args.validate_scenes, first=100)] if args.validate_scenes else []
+
+
 def validation(args: argparse.Namespace, folder: ModelFolder, model: One4DModel) -> Callable[[int], None]:
-    """What runs with every checkpoint of the one4d stage: the coupling report (how much the pointmap
-    prediction reads the video: x0 error with the scene's own video vs another's) on ``--validate-scenes``
-    held-out validation scenes (seeds 1,000,100 on, not the evaluation suite), logged and printed."""
-    if args.validate_scenes < 2:
-        return lambda step: None
-    seeds = suite_seeds(args.validate_scenes, first=100)
+    """What runs with every checkpoint of the one4d stage, logged as ``validation`` records and printed:
+
+    - the evaluation metrics (:mod:`one4d.evaluation.suite`: depth AbsRel and delta<1.25, camera ATE/RPE, RGB
+      PSNR on the observed frames) in each of ``--validate-modes``, sampled with ``--validate-steps`` steps
+      (0: none) on :func:`validation_clips`;
+    - the coupling report (how much the pointmap prediction reads the video: x0 error with the scene's own
+      video vs another's) on ``--validate-scenes`` procedural validation scenes (at least 2).
+    Not the evaluation suite's scenes, so the suite stays held out from every training decision."""
+    seeds = suite_seeds(args.validate_scenes, first=100) if args.validate_scenes >= 2 else []
+    modes = tuple(m for m in args.validate_modes.split(",") if m)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise One4DInputError(f"--validate-modes {args.validate_modes}: {', '.join(unknown)} unknown; use some of {', '.join(MODES)}.")
     codec = VideoCodec(folder.load_vae())
+    clips = validation_clips(args, folder, codec.geometry) if args.validate_steps and modes else []
+    if not seeds and not clips:
+        return lambda step: None
     text = folder.text_encoder() if args.model else folder.text_encoder(text_dim=recipe.TEXT_DIM)
-    pipe = One4DPipeline(model, codec, text)
+    d = folder.defaults
+    pipe = One4DPipeline(model, codec, text, defaults=d)
+    settings = SamplerSettings(args.validate_steps, d.guidance, d.shift, d.scheduler, seed=0)
 
     def run(step: int) -> None:  # on every process: a sharded model runs forward on all of them
-        report = coupling_report(pipe, seeds)
+        record, lines = {}, []
+        if clips:
+            for mode, rows in scene_rows(pipe, clips, modes, settings, with_base=False).items():
+                mean = mean_rows(rows)
+                record.update({f"{mode}_{k}": v for k, v in mean.items() if v is not None})
+                shown = {k: "-" if v is None else f"{v:.3f}" for k, v in mean.items()}
+                rgb = f", RGB {mean['rgb_psnr']:.2f} dB" if mean["rgb_psnr"] is not None else ""
+                lines.append(f"{mode} AbsRel {shown['depth_absrel']}, delta<1.25 {shown['delta_1_25']}, ATE {shown['ate']}{rgb}")
+        if seeds:
+            report = coupling_report(pipe, seeds)
+            record.update({f"{k}_{n}": v for k, row in report.items() for n, v in row.items()})
+            lines.append("coupling " + ", ".join(f"{k} own {r['own']:.4f} / swapped {r['swapped']:.4f}" for k, r in report.items()))
         if not is_writer():
             return
-        log_values(args.work, "validation", step, **{f"{k}_{n}": v for k, row in report.items() for n, v in row.items()})
-        print(f"step {step}: coupling " + ", ".join(f"{k} own {r['own']:.4f} / swapped {r['swapped']:.4f}" for k, r in report.items()))
+        log_values(args.work, "validation", step, **record)
+        print(f"step {step}: " + "; ".join(lines))
 
     return run
 
