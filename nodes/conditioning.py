@@ -9,8 +9,8 @@ videos into one IMAGE socket:
 - ``0,20,40,80`` or ``even:N``: sparse frames. Either one image per index (in the order written), or a whole
   video of at least ``length`` frames from which the listed frames are taken.
 
-Images of another size are centre-cropped to the aspect ratio and resized to width x height (as core's Wan
-nodes do). Text: core CONDITIONING from CLIPTextEncode with the Wan umT5 encoder (``[1, L, 4096]``,
+Images of another aspect ratio are centre-cropped to it (``fit`` crop, as core's Wan nodes do) or padded with
+the unobserved-frame gray (``fit`` pad), then resized to width x height; the log says what was cut or padded. Text: core CONDITIONING from CLIPTextEncode with the Wan umT5 encoder (``[1, L, 4096]``,
 zero-padded to 512 tokens as original Wan does); the embedded model has its own text encoder, so there the
 ``prompt`` / ``negative_prompt`` fields can be used instead. A CLIP_VISION_OUTPUT (core CLIPVisionEncode with
 clip_vision_h) feeds the image cross-attention of backbones that have it (Wan2.1-Fun 14B InP, I2V).
@@ -23,6 +23,7 @@ from typing import Any, Optional
 import torch
 
 from one4d.defaults import MAX_FRAMES, MAX_SIDE, WAN_FUN_14B
+from one4d.data.media import FITS, fit_note
 from one4d.errors import One4DInputError
 from one4d.request import check_video
 from one4d.text import TEXT_LEN, text_contexts
@@ -177,15 +178,23 @@ class One4DBuildConditioning:
                                                          "text is all zeros."}),
                 "clip_vision_output": ("CLIP_VISION_OUTPUT", {"tooltip": "CLIPVisionEncode of the first frame (clip_vision_h) for "
                                                                           "backbones with image cross-attention (Wan2.1-Fun 14B InP)."}),
+                "fit": (list(FITS), {"default": "crop",
+                                     "tooltip": "Images of another aspect ratio: crop the centre (fills the frame) or pad with the "
+                                                "unobserved-frame gray (keeps all of the picture). What was cut or padded is logged."}),
             },
         }
 
     def build(self, model: One4DHandle, width, height, length, frame_indices, prompt="", negative_prompt="",
-              images=None, positive=None, negative=None, clip_vision_output=None):
+              images=None, positive=None, negative=None, clip_vision_output=None, fit="crop"):
         check_video(int(length), int(height), int(width), geometry=model.geometry)
+        if fit not in FITS:
+            raise One4DInputError(f"fit '{fit}' is unknown; choose 'crop' (cut the centre) or 'pad' (keep all, gray margins).")
         frames, indices = select_frames(images, frame_indices, int(length))
         if frames is not None:
-            frames = fit_frames(frames, int(height), int(width))
+            note = fit_note(int(frames.shape[1]), int(frames.shape[2]), int(height), int(width), fit)
+            if note:
+                log.warning("One4D: %s", note)
+            frames = fit_frames(frames, int(height), int(width), fit)
         context, negative_context = conditioning_tokens(model, positive, negative)
         clip = clip_tokens(model, clip_vision_output)
         encoder = model.text_encoder

@@ -1,7 +1,8 @@
 """Small conversions between ComfyUI IMAGE batches and what the library takes or gives.
 
 - :func:`fit_frames`: like core's ``common_upscale(..., "center")`` (what WanImageToVideo does with its start
-  image): crop the centre to the target aspect ratio, then resize (bilinear, antialiased).
+  image): crop the centre to the target aspect ratio, or pad with the unobserved-frame gray, then resize
+  (bilinear, antialiased).
 - :func:`depth_to_image`: a depth video as a grey IMAGE batch for the core save/preview nodes: near is
   white, far is black (the usual ControlNet depth look), one range for the whole clip (2nd..98th
   percentile of valid depths) so brightness does not flicker between frames; invalid pixels are black.
@@ -12,22 +13,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from one4d.data.media import PAD_GRAY, fit_box
 
-def fit_frames(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``[N, H, W, 3]`` in [0, 1] -> ``[N, height, width, 3]`` (centre crop to the aspect ratio, then resize)."""
+
+def fit_frames(images: torch.Tensor, height: int, width: int, fit: str = "crop") -> torch.Tensor:
+    """``[N, H, W, 3]`` in [0, 1] -> ``[N, height, width, 3]``: centre crop to the aspect ratio (``crop``) or
+    gray margins around the whole picture (``pad``), as the library's :func:`one4d.data.media.fit_box`, then
+    resize."""
     n, h, w, _ = images.shape
     if (h, w) == (height, width):
         return images.float()
+    bh, bw, top, left = fit_box(h, w, height, width, fit)
     x = images.float().permute(0, 3, 1, 2)
-    target = width / height
-    if w / h > target:  # too wide: crop the sides
-        cw = max(1, round(h * target))
-        x0 = (w - cw) // 2
-        x = x[:, :, :, x0:x0 + cw]
-    elif w / h < target:  # too tall: crop top and bottom
-        ch = max(1, round(w / target))
-        y0 = (h - ch) // 2
-        x = x[:, :, y0:y0 + ch, :]
+    if fit == "crop":
+        x = x[:, :, top:top + bh, left:left + bw]
+    else:
+        canvas = torch.full((n, 3, bh, bw), PAD_GRAY, dtype=x.dtype)
+        canvas[:, :, top:top + h, left:left + w] = x
+        x = canvas
     x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
     return x.clamp(0, 1).permute(0, 2, 3, 1).contiguous()
 

@@ -428,7 +428,7 @@ def _cond_values(size: ModelDefaults | WanSetup, indices: str, prompt: str = "",
     """Build Conditioning widgets at the clip size of a model kind (its defaults) or of a Wan setup."""
     frames = size.defaults.frames if isinstance(size, WanSetup) else size.frames
     return {"width": size.width, "height": size.height, "length": frames, "frame_indices": indices,
-            "prompt": prompt, "negative_prompt": negative}
+            "prompt": prompt, "negative_prompt": negative, "fit": "crop"}
 
 
 def embedded_image_to_4d() -> Graph:

@@ -17,6 +17,7 @@ import nodes
 from nodes import cache, comfy_bridge
 from nodes.cache import EMBEDDED
 from nodes.headless import run_prompt
+from one4d.data.media import PAD_GRAY
 from one4d.errors import One4DInputError
 from one4d.sampling import One4DInterrupted
 
@@ -155,6 +156,7 @@ def _cond(model, **kw):
     (dict(frame_indices="first", images=None), "no images are connected"),
     (dict(positive=[[torch.zeros(1, 8, 4096), {}]]), "disconnect 'positive' and type the prompt"),
     (dict(positive="hello"), "not a CONDITIONING"),
+    (dict(fit="stretch"), "fit 'stretch' is unknown; choose 'crop'"),
 ])
 def test_bad_widget_values_stop_with_a_clear_message(dirs, kw, message):
     with pytest.raises(One4DInputError, match=message):
@@ -174,6 +176,29 @@ def test_frame_selection_modes_and_resizing(dirs):
     assert full.mode == "video" and len(full.cond.indices) == 17
     wide = _cond(model, images=torch.rand(1, 64, 128, 3))
     assert wide.frames.shape == (1, 64, 64, 3)
+
+
+def test_fit_pads_a_wide_photo_with_the_unobserved_gray_and_says_so(dirs, caplog):
+    model = _model()
+    wide = torch.zeros(1, 32, 64, 3)
+    wide[..., 0] = 1.0  # a red 64 x 32 picture
+    with caplog.at_level(logging.WARNING, logger="one4d"):
+        padded = _cond(model, images=wide, fit="pad")
+    frame = padded.frames[0]
+    assert frame.shape == (64, 64, 3)
+    assert np.allclose(frame[:12], PAD_GRAY, atol=1e-6) and np.allclose(frame[-12:], PAD_GRAY, atol=1e-6)  # gray margins
+    assert np.allclose(frame[20:44], [1.0, 0.0, 0.0], atol=1e-6)  # all of the picture, in the middle
+    assert "the 64x32 picture was padded with gray to 64x64 to match the model's 64x64" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="one4d"):
+        cropped = _cond(model, images=wide, fit="crop")
+    assert np.allclose(cropped.frames[0], [1.0, 0.0, 0.0], atol=1e-6)  # the centre fills the frame
+    assert "cropped to its centre 32x32" in caplog.text and "fit 'pad' keeps all of it" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="one4d"):
+        _cond(model, images=_image(1), fit="pad")  # already square: nothing to say
+    assert "picture was" not in caplog.text
+    assert nodes.One4DBuildConditioning.INPUT_TYPES()["optional"]["fit"][0] == ["crop", "pad"]
 
 
 def test_sample_decode_cameras_save_preview_and_never_overwrite(dirs):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from nodes.imaging import depth_to_image, fit_frames, to_image
+from one4d.data.media import PAD_GRAY, _fit
 
 BLUE, RED, WHITE, BLACK, GREEN = (0.0, 0.0, 1.0), (1.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (0.0, 1.0, 0.0)
 
@@ -76,6 +77,21 @@ def test_fit_frames_antialiases_when_shrinking_and_stays_in_range():
     loud[:, 15:] = -0.3
     out = fit_frames(loud, 16, 16)
     assert (out[:, :6] == 1).all() and (out[:, -6:] == 0).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_fit_frames_pads_like_the_library_reader():
+    # a tall 40 x 20 picture into 16 x 16: gray side bands of 10 columns each, the whole picture in the middle
+    img = torch.zeros(2, 40, 20, 3)
+    img[..., 2] = 1.0
+    img[1, :, :, 1] = 1.0
+    out = fit_frames(img, 16, 16, "pad")
+    assert out.shape == (2, 16, 16, 3)
+    torch.testing.assert_close(out[:, :, :3], torch.full((2, 16, 3, 3), PAD_GRAY))
+    torch.testing.assert_close(out[:, :, -3:], torch.full((2, 16, 3, 3), PAD_GRAY))
+    torch.testing.assert_close(out[0, :, 5:11], torch.tensor([0.0, 0.0, 1.0]).expand(16, 6, 3))
+    torch.testing.assert_close(out[1, :, 5:11], torch.tensor([0.0, 1.0, 1.0]).expand(16, 6, 3))  # no mixing across the batch
+    library = _fit(img[0].numpy(), 16, 16, "pad")  # the CLI's reader: the same box, another resize filter
+    assert np.abs(library - out[0].numpy()).max() < 0.3 and np.abs(library - out[0].numpy()).mean() < 0.02
 
 
 def test_fit_frames_at_target_size_returns_the_values_as_float32():

@@ -19,31 +19,44 @@ FITS = ("crop", "pad")
 PAD_GRAY = 0.5  # the unobserved-frame gray: 0 in the VAE's [-1, 1] input space
 
 
+def fit_box(h: int, w: int, height: int, width: int, fit: str = "crop") -> tuple[int, int, int, int]:
+    """Where a ``h x w`` picture meets the model's aspect ratio ``width / height`` (module docstring), as
+    ``(box_h, box_w, top, left)``: with ``crop`` the centre window cut out of the picture, with ``pad`` the
+    gray canvas the picture is placed on at ``(top, left)``. Shared by the CLI's readers and the nodes."""
+    if fit not in FITS:
+        raise One4DInputError(f"fit '{fit}' is unknown; use 'crop' (cut the centre) or 'pad' (keep all, gray margins).")
+    target = width / height
+    if fit == "crop":
+        bh, bw = (h, max(1, int(round(h * target)))) if w / h > target else (max(1, int(round(w / target))), w)
+        return bh, bw, (h - bh) // 2, (w - bw) // 2
+    bh, bw = max(h, int(round(w / target))), max(w, int(round(h * target)))
+    return bh, bw, (bh - h) // 2, (bw - w) // 2
+
+
+def fit_note(h: int, w: int, height: int, width: int, fit: str) -> str | None:
+    """The sentence that says what fitting did to a ``h x w`` picture, or None when it kept it whole."""
+    bh, bw, _, _ = fit_box(h, w, height, width, fit)
+    if (bh, bw) == (h, w):
+        return None
+    what = f"cropped to its centre {bw}x{bh}" if fit == "crop" else f"padded with gray to {bw}x{bh}"
+    other = "fit 'pad' keeps all of it" if fit == "crop" else "fit 'crop' fills the frame"
+    return f"the {w}x{h} picture was {what} to match the model's {width}x{height} ({other})."
+
+
 def _fit(img: np.ndarray, height: int, width: int, fit: str = "crop", notes: list[str] | None = None) -> np.ndarray:
     """``[h, w, 3]`` float32 in [0, 1] -> ``[height, width, 3]`` (module docstring); appends a note when the
     picture had to be cut or padded."""
-    if fit not in FITS:
-        raise One4DInputError(f"fit '{fit}' is unknown; use 'crop' (cut the centre) or 'pad' (keep all, gray margins).")
     h, w = img.shape[:2]
-    target = width / height
+    bh, bw, top, left = fit_box(h, w, height, width, fit)
     if fit == "crop":
-        if w / h > target:
-            nw = int(round(h * target))
-            img = img[:, (w - nw) // 2 : (w - nw) // 2 + nw]
-        else:
-            nh = int(round(w / target))
-            img = img[(h - nh) // 2 : (h - nh) // 2 + nh]
+        img = img[top : top + bh, left : left + bw]
     else:
-        nh, nw = max(h, int(round(w / target))), max(w, int(round(h * target)))
-        canvas = np.full((nh, nw, 3), PAD_GRAY, np.float32)
-        y0, x0 = (nh - h) // 2, (nw - w) // 2
-        canvas[y0 : y0 + h, x0 : x0 + w] = img
+        canvas = np.full((bh, bw, 3), PAD_GRAY, np.float32)
+        canvas[top : top + h, left : left + w] = img
         img = canvas
-    if notes is not None and img.shape[:2] != (h, w):
-        kh, kw = img.shape[:2]
-        what = f"cropped to its centre {kw}x{kh}" if fit == "crop" else f"padded with gray to {kw}x{kh}"
-        notes.append(f"the {w}x{h} picture was {what} to match the model's {width}x{height} "
-                     f"({'--fit pad keeps all of it' if fit == 'crop' else '--fit crop fills the frame'}).")
+    note = fit_note(h, w, height, width, fit)
+    if notes is not None and note:
+        notes.append(note)
     return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
 
 
