@@ -57,3 +57,13 @@ def test_decoder_only_vae_fine_tune_keeps_the_encoder(tmp_path):
     assert any(not torch.equal(start[k], tuned[k]) for k in dec)
     assert read_metadata(work / "vae.safetensors")["config"] == read_metadata(work / "start.safetensors")["config"]
     assert main(["train", "vae", "--work", str(work), "--vae-steps", "1", "--vae-train", "decoder"]) == 2
+
+
+def test_train_help_documents_every_option():
+    from one4d.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    train = sub.choices["train"]
+    undocumented = [a.option_strings or a.dest for a in train._actions if not (a.help or "").strip()]
+    assert undocumented == []
+    assert len(train._actions) > 40  # the parser read is the full one
