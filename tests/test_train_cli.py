@@ -67,3 +67,28 @@ def test_train_help_documents_every_option():
     undocumented = [a.option_strings or a.dest for a in train._actions if not (a.help or "").strip()]
     assert undocumented == []
     assert len(train._actions) > 40  # the parser read is the full one
+
+
+def test_vae_gradient_clipping_is_applied_when_asked(tmp_path, monkeypatch, capsys):
+    from accelerate import Accelerator
+
+    norms = []
+    original = Accelerator.clip_grad_norm_
+
+    def spy(self, parameters, max_norm, *args, **kwargs):
+        norms.append(max_norm)
+        return original(self, parameters, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(Accelerator, "clip_grad_norm_", spy)
+    work = tmp_path / "w"
+    assert main(["train", "data", "--work", str(work), "--clips", "2"]) == 0
+    assert main(["train", "vae", "--work", str(work), "--vae-steps", "1", "--vae-crop", "16", "--vae-window", "5"]) == 0
+    assert norms == []  # the default: no clipping (the v1 recipe)
+    assert main(["train", "vae", "--work", str(tmp_path / "w2"), "--vae-steps", "2", "--vae-crop", "16", "--vae-window", "5",
+                 "--vae-clip", "1.0", "--vae-batch", "2"]) == 2  # no data in that folder: refused with the fix
+    assert "one4d train data --work" in capsys.readouterr().err
+    (tmp_path / "w2").mkdir(exist_ok=True)
+    (tmp_path / "w2" / "data.npz").write_bytes((work / "data.npz").read_bytes())
+    assert main(["train", "vae", "--work", str(tmp_path / "w2"), "--vae-steps", "2", "--vae-crop", "16", "--vae-window", "5",
+                 "--vae-clip", "1.0", "--vae-batch", "2"]) == 0
+    assert norms == [1.0, 1.0]

@@ -24,6 +24,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vae-batch", type=int, default=4, help="vae: clips per step")
     p.add_argument("--vae-lr", type=float, default=2e-3, help="vae: peak learning rate (cosine schedule)")
     p.add_argument("--vae-kl", type=float, default=1e-4, help="vae: weight of the KL term")
+    p.add_argument("--vae-clip", type=float, default=0.0,
+                   help="vae: clip the gradient norm to this (0: no clipping; the v2 recipe uses 1.0 at lr 1e-3)")
     p.add_argument("--vae-pointmap-share", type=float, default=0.0,
                    help="vae: fraction of training clips that are normalized pointmaps (0: RGB only, as the paper)")
     p.add_argument("--vae-window", type=int, default=5,

@@ -5,11 +5,13 @@ clip (image, sparse, text, or the full video, whose conditioning latents are the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..data import render_dataset
+from ..errors import One4DInputError
 from ..pointmap import fit_normalization, normalize
 from ..umc import build_mask
 from . import recipe
@@ -29,6 +31,15 @@ def render_training_set(work: Path, clips: int) -> None:
     )
 
 
+def load_training_set(work: Path) -> Any:
+    """The rendered clips of ``<work>/data.npz``; a clear error with the command that makes them when absent."""
+    path = Path(work) / "data.npz"
+    if not path.is_file():
+        raise One4DInputError(f"{path} does not exist: render the procedural clips first with "
+                              f"`one4d train data --work {work}` (or run `one4d train all`).")
+    return np.load(path)
+
+
 def video_tensor(rgb_u8: np.ndarray) -> torch.Tensor:
     """``[N, F, H, W, 3]`` uint8 -> ``[N, 3, F, H, W]`` in [-1, 1]."""
     return torch.from_numpy(rgb_u8).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
@@ -44,7 +55,7 @@ class ProceduralClips:
     pointmap normalized by its own fit (:mod:`one4d.pointmap`)."""
 
     def __init__(self, work: Path):
-        data = np.load(Path(work) / "data.npz")
+        data = load_training_set(work)
         self.rgb, self.points, self.valid, self.captions = data["rgb"], data["points"], data["valid"], data["captions"]
 
     def __len__(self) -> int:

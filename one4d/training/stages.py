@@ -54,6 +54,7 @@ from .cache import write_cache
 from .data import (
     LatentBatches,
     ProceduralClips,
+    load_training_set,
     normalized_pointmaps,
     render_training_set,
     video_tensor,
@@ -109,7 +110,7 @@ def schedule(args: argparse.Namespace, name: str, steps: int, lr: float, **kw) -
 def stage_vae(args: argparse.Namespace) -> bool:
     if args.vae_train == "decoder" and not args.vae_init:
         raise One4DInputError("--vae-train decoder fine-tunes an existing VAE; give it with --vae-init.")
-    data = np.load(args.work / "data.npz")
+    data = load_training_set(args.work)
     rgb = data["rgb"]
     photos = PhotoClips(photo_files(args.vae_photos)) if args.vae_photo_share > 0 else None
     xyz = None
@@ -131,7 +132,7 @@ def stage_vae(args: argparse.Namespace) -> bool:
     vae.to(device)
     rng = np.random.default_rng(0)
     gen = torch.Generator().manual_seed(1)
-    sched = schedule(args, "vae", args.vae_steps, args.vae_lr, betas=(0.9, 0.99), clip_norm=0.0)
+    sched = schedule(args, "vae", args.vae_steps, args.vae_lr, betas=(0.9, 0.99), clip_norm=args.vae_clip)
     trainer = Trainer(vae, sched, {"data": rng, "noise": gen}, args.work, "vae", device)
 
     def step(_model: torch.nn.Module) -> tuple[torch.Tensor, dict[str, float]]:  # one process: encode/decode called directly
