@@ -70,3 +70,31 @@ def test_eval_reports_the_held_out_photos(tmp_path, capsys):
     row = doc["photos"]
     assert set(row) == {"vae_psnr", "frame0_psnr"} and 5 < row["vae_psnr"] < 60
     assert abs(row["frame0_psnr"] - row["vae_psnr"]) < 0.05  # the given frame comes back at the VAE's quality
+
+
+def test_eval_vae_only_measures_a_vae_file_before_any_dit(tmp_path, capsys):
+    import torch
+
+    from one4d.codec import VideoCodec
+    from one4d.data.media import read_image
+    from one4d.evaluation.reports import codec_report
+    from one4d.evaluation.suite import psnr, suite_seeds
+    from one4d.models import EMBEDDED_DIR, load_vae_component
+
+    vae_file = EMBEDDED_DIR / "vae.safetensors"
+    photos = _folder(tmp_path / "photos")
+    assert main(["eval", "--vae-only", str(vae_file), "--scenes", "2", "--json", "--photos", str(photos)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"vae", "photos", "scenes"} and doc["scenes"] == 2
+    codec = VideoCodec(load_vae_component(vae_file))
+    assert doc["vae"] == pytest.approx(codec_report(codec, suite_seeds(2)), rel=1e-6)
+    expected = []  # the photo row: each held-out photo through the VAE as a one-frame clip
+    for name in HELDOUT:
+        photo = read_image(photos / name, 64, 64)
+        with torch.no_grad():
+            back = codec.decode(codec.encode(torch.from_numpy(photo).permute(2, 0, 1)[None, :, None] * 2 - 1))
+        expected.append(psnr(back[0, :, 0].permute(1, 2, 0).numpy() * 0.5 + 0.5, photo))
+    assert doc["photos"] == pytest.approx({"vae_psnr": float(np.mean(expected))}, rel=1e-6)
+    assert main(["eval", "--vae-only", str(tmp_path / "missing.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "--vae-only" in err and "one4d train vae" in err

@@ -6,15 +6,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..codec import VideoCodec
 from ..data import render_scene
 from ..data.photos import photo_files
+from ..defaults import EMBEDDED
 from ..errors import One4DInputError
 from ..evaluation.long_clips import run_long_suite
-from ..evaluation.reports import codec_report, coupling_report, photo_report
+from ..evaluation.reports import codec_report, coupling_report, photo_report, photo_vae_report
 from ..evaluation.suite import (
     METRICS,
     MODES,
@@ -25,6 +28,7 @@ from ..evaluation.suite import (
     suite_seeds,
     untrained_pipeline,
 )
+from ..models import load_vae_component
 from ..pipeline import One4DPipeline
 from .options import add_sampling_options, sampling_settings
 
@@ -35,9 +39,11 @@ def evaluate(args: argparse.Namespace) -> int:
     if bad:
         raise One4DInputError(f"unknown mode {bad[0]!r}; choose from {', '.join(MODES)}.")
     torch.set_num_threads(args.threads)
+    seeds = suite_seeds(args.scenes, args.split, args.first_scene)
+    if args.vae_only:
+        return _evaluate_vae(args, seeds)
     pipe = One4DPipeline.from_folder(args.model)
     settings = sampling_settings(args, pipe.defaults)
-    seeds = suite_seeds(args.scenes, args.split, args.first_scene)
     if args.frames:
         return _evaluate_long(args, pipe, settings, seeds)
     rows = suite_rows(pipe, seeds, modes, settings)
@@ -79,6 +85,32 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_vae(args: argparse.Namespace, seeds: list[int]) -> int:
+    """``--vae-only FILE``: a VAE component alone, before any DiT is trained on it: the round trips of the
+    suite's RGB and pointmap clips and of the held-out photos at the embedded size (no sampling)."""
+    path = Path(args.vae_only)
+    if not path.is_file():
+        raise One4DInputError(f"--vae-only {path}: no such file; give a VAE component file, e.g. <work>/vae.safetensors "
+                              "written by `one4d train vae`.")
+    codec = VideoCodec(load_vae_component(path))
+    doc: dict[str, Any] = {"vae": codec_report(codec, seeds), "scenes": len(seeds)}
+    stream = sys.stderr if args.json else sys.stdout
+    print(f"vae only, {len(seeds)} {args.split} scenes (round trip of RGB and pointmap clips): "
+          + ", ".join(f"{k} {v:.4f}" for k, v in doc["vae"].items()), file=stream)
+    if args.photos:
+        try:
+            files = photo_files(args.photos, "heldout")
+        except One4DInputError as exc:
+            print(f"photo row skipped: {exc}", file=stream)
+        else:
+            doc["photos"] = photo_vae_report(codec, files, EMBEDDED.height, EMBEDDED.width)
+            print(f"photos ({len(files)} held out, {EMBEDDED.width}x{EMBEDDED.height}): "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in doc["photos"].items()), file=stream)
+    if args.json:
+        print(json.dumps(doc))
+    return 0
+
+
 def _cell(mean: float | None, err: float | None) -> str:
     if mean is None:
         return "-"
@@ -112,6 +144,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--photos", default="skimage",
                    help="held-out photos for the photo row (VAE round trip and frame 0 of image-to-4D): a folder, "
                         "'skimage' (scikit-image's samples; the default), or '' to skip")
+    p.add_argument("--vae-only", default="", metavar="VAE_FILE",
+                   help="evaluate this VAE component file alone (e.g. <work>/vae.safetensors of `one4d train vae`, before "
+                        "a DiT is trained on it): round trips of the suite's scenes and of the held-out photos, no sampling")
     p.add_argument("--coupling", action="store_true",
                    help="also report how much the pointmap prediction depends on the RGB video (see coupling_report)")
     p.add_argument("--model", default="embedded",
