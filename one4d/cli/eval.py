@@ -67,15 +67,11 @@ def evaluate(args: argparse.Namespace) -> int:
         doc["vae"] = codec_report(pipe.codec, seeds)
         print("vae only (round trip of the scenes' RGB and pointmap clips): "
               + ", ".join(f"{k} {v:.4f}" for k, v in doc["vae"].items()), file=stream)
-    if args.photos:
-        try:
-            files = photo_files(args.photos, "heldout")
-        except One4DInputError as exc:
-            print(f"photo row skipped: {exc}", file=stream)
-        else:
-            doc["photos"] = photo_report(pipe, files, settings)
-            print(f"photos ({len(files)} held out; PSNR against the photo fitted to the model size): "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in doc["photos"].items()), file=stream)
+    files = _held_out_photos(args, stream)
+    if files:
+        doc["photos"] = photo_report(pipe, files, settings)
+        print(f"photos ({len(files)} held out; PSNR against the photo fitted to the model size): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in doc["photos"].items()), file=stream)
     if args.coupling:
         doc["coupling"] = coupling_report(pipe, seeds)
         print("coupling (xyz x0 MSE, own video vs another scene's): " + ", ".join(
@@ -83,6 +79,17 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(doc))
     return 0
+
+
+def _held_out_photos(args: argparse.Namespace, stream) -> list:
+    """The held-out photos of ``--photos`` (none when it is empty; skipped, saying why, when unavailable)."""
+    if not args.photos:
+        return []
+    try:
+        return photo_files(args.photos, "heldout")
+    except One4DInputError as exc:
+        print(f"photo row skipped: {exc}", file=stream)
+        return []
 
 
 def _evaluate_vae(args: argparse.Namespace, seeds: list[int]) -> int:
@@ -97,15 +104,11 @@ def _evaluate_vae(args: argparse.Namespace, seeds: list[int]) -> int:
     stream = sys.stderr if args.json else sys.stdout
     print(f"vae only, {len(seeds)} {args.split} scenes (round trip of RGB and pointmap clips): "
           + ", ".join(f"{k} {v:.4f}" for k, v in doc["vae"].items()), file=stream)
-    if args.photos:
-        try:
-            files = photo_files(args.photos, "heldout")
-        except One4DInputError as exc:
-            print(f"photo row skipped: {exc}", file=stream)
-        else:
-            doc["photos"] = photo_vae_report(codec, files, EMBEDDED.height, EMBEDDED.width)
-            print(f"photos ({len(files)} held out, {EMBEDDED.width}x{EMBEDDED.height}): "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in doc["photos"].items()), file=stream)
+    files = _held_out_photos(args, stream)
+    if files:
+        doc["photos"] = photo_vae_report(codec, files, EMBEDDED.height, EMBEDDED.width)
+        print(f"photos ({len(files)} held out, {EMBEDDED.width}x{EMBEDDED.height}): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in doc["photos"].items()), file=stream)
     if args.json:
         print(json.dumps(doc))
     return 0
