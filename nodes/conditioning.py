@@ -10,9 +10,10 @@ videos into one IMAGE socket:
   video of at least ``length`` frames from which the listed frames are taken.
 
 Images of another aspect ratio are centre-cropped to it (``fit`` crop, as core's Wan nodes do) or padded with
-the unobserved-frame gray (``fit`` pad), then resized to width x height; the log says what was cut or padded. Text: core CONDITIONING from CLIPTextEncode with the Wan umT5 encoder (``[1, L, 4096]``,
-zero-padded to 512 tokens as original Wan does); the embedded model has its own text encoder, so there the
-``prompt`` / ``negative_prompt`` fields can be used instead. A CLIP_VISION_OUTPUT (core CLIPVisionEncode with
+the unobserved-frame gray (``fit`` pad), then resized to width x height; the log says what was cut or padded.
+Text: core CONDITIONING from CLIPTextEncode with the Wan umT5 encoder (``[1, L, 4096]``, zero-padded to 512
+tokens as original Wan does); the embedded model has its own text encoder, so there the ``prompt`` /
+``negative_prompt`` fields can be used instead. A CLIP_VISION_OUTPUT (core CLIPVisionEncode with
 clip_vision_h) feeds the image cross-attention of backbones that have it (Wan2.1-Fun 14B InP, I2V).
 """
 from __future__ import annotations

@@ -7,8 +7,9 @@ scene's caption as prompt. ``--split train`` runs the same measurements on train
 gap between the two tells a model that does not fit its data from one that does not generalize.
 
 Metrics per mode, averaged over scenes (with their standard errors, :func:`stderr_rows`): depth AbsRel and
-delta<1.25 of the recovered depth (None for a scene where the model predicts no valid depth at all, and the camera figures None where no camera could be recovered) after one median-scale alignment per sequence (MonST3R/Geo4D protocol,
-:mod:`one4d.evaluation.metrics`), the same on frame 0 alone (``*_frame0``: the frame image-to-4D observes;
+delta<1.25 of the recovered depth after one median-scale alignment per sequence (MonST3R/Geo4D protocol,
+:mod:`one4d.evaluation.metrics`; None for a scene where the model predicts no valid depth at all, and the
+camera figures None where no camera could be recovered), the same on frame 0 alone (``*_frame0``: the frame image-to-4D observes;
 the motion of the other frames is not given by one image), camera ATE /
 RPE-trans / RPE-rot (degrees) after Sim(3) alignment, RGB PSNR on the observed frames, and
 ``base_rgb_psnr``: the same PSNR for the base video model alone (adapters and links bypassed) with the
