@@ -61,3 +61,32 @@ def test_the_base_stage_resumes_exactly_through_the_cli(tmp_path):
     assert not (b / "base.state.pt").exists()
     wa, wb = read_safetensors(a / "dit.safetensors"), read_safetensors(b / "dit.safetensors")
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.parametrize(("bf16", "expected"), [(None, False), (True, True), (False, False)])
+def test_steps_run_under_bf16_autocast_when_asked(tmp_path, bf16, expected):
+    """On a CPU, bf16 autocast only when the schedule asks (None: only on CUDA); the parameters stay fp32."""
+    w = torch.nn.Parameter(torch.ones(4, 4))
+    trainer = Trainer(torch.nn.ParameterList([w]), Schedule(2, 1e-2, tmp_path / "toy.state.pt", bf16=bf16),
+                      {"noise": torch.Generator()}, tmp_path, "toy")
+    seen = []
+
+    def step(_model):
+        y = torch.ones(2, 4) @ w
+        seen.append((torch.is_autocast_enabled("cpu"), y.dtype))
+        loss = y.float().square().mean()
+        return loss, {"loss": loss.item()}
+
+    assert trainer.run(step)
+    assert seen == [(expected, torch.bfloat16 if expected else torch.float32)] * 2
+    assert w.dtype == torch.float32 and w.grad is None
+
+
+def test_the_precision_option_reaches_the_schedule(tmp_path):
+    from one4d.cli import build_parser
+    from one4d.training.stages import schedule
+
+    for flag, want in (("auto", None), ("bf16", True), ("fp32", False)):
+        args = build_parser().parse_args(["train", "vae", "--work", str(tmp_path), "--precision", flag])
+        args.work = tmp_path
+        assert schedule(args, "vae", 1, 1e-3).bf16 is want

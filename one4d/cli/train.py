@@ -17,6 +17,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clips", type=int, default=400, help="data: procedural training clips to render")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--device", default="auto", help="auto (CUDA when present, with bf16 autocast), cpu or cuda")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="auto: bf16 autocast on CUDA, fp32 on CPU; bf16 also on CPU (about 1.4x faster VAE steps on a CPU with AVX-512 BF16)")
     p.add_argument("--time-limit", type=float, default=0.0,
                    help="minutes: stop after the step in progress once reached, writing a checkpoint; run again to resume")
     p.add_argument("--batch", type=int, default=16, help="base, one4d, ablation: clips per training step")

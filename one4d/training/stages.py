@@ -104,7 +104,7 @@ def _latent_statistics(vae, rgb: np.ndarray, cfg: dict) -> dict:
 def schedule(args: argparse.Namespace, name: str, steps: int, lr: float, **kw) -> Schedule:
     """The stage's :class:`Schedule` from the shared options (time limit, checkpoint interval)."""
     return Schedule(steps=steps, lr=lr, state_path=args.work / f"{name}.state.pt", time_limit=args.time_limit * 60,
-                    checkpoint_every=args.checkpoint_every, **kw)
+                    checkpoint_every=args.checkpoint_every, bf16={"auto": None, "bf16": True, "fp32": False}[args.precision], **kw)
 
 
 def stage_vae(args: argparse.Namespace) -> bool:

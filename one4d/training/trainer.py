@@ -71,6 +71,7 @@ class Schedule:
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     clip_norm: float = 1.0
+    bf16: bool | None = None  # bf16 autocast around each step; None: on CUDA only (a CPU with AVX-512 BF16 gains ~1.4x too)
 
 
 @dataclass
@@ -121,6 +122,13 @@ class Trainer:
             self._say(f"{self.tag}: resumed at step {self.step} from {Path(s.state_path).name}")
 
     @property
+    def bf16(self) -> bool:
+        """Whether steps run under bf16 autocast: the schedule's choice, else on CUDA. Explicit rather than left
+        to accelerate's wrapped forward, because stages such as the VAE's call submodules (encode, decode)."""
+        s = self.schedule.bf16
+        return self.device.type == "cuda" if s is None else s
+
+    @property
     def fingerprint(self) -> dict:
         """What a checkpoint must share with this run to resume it."""
         s = self.schedule
@@ -146,7 +154,7 @@ class Trainer:
             for g in self.opt.param_groups:
                 g["lr"] = cosine_lr(self.step, s.steps, s.lr, s.warmup if s.warmup is not None else max(1, min(100, s.steps // 10)))
             for _ in range(self.accumulate):
-                with acc.accumulate(self.model):
+                with acc.accumulate(self.model), torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
                     loss, parts = step_fn(self.model)
                     acc.backward(loss)
                     if acc.sync_gradients and s.clip_norm:
