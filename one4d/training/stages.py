@@ -62,6 +62,7 @@ from .data import (
 from .loop import StepSettings, fit_two_modalities, shifted_sigmas
 from .real_data import DatasetClips, parse_data
 from .trainer import Schedule, Trainer, log_values, pick_device
+from .vae_growth import widen_latent
 
 STAGES = ("data", "vae", "encode", "base", "one4d")  # "ablation" runs on demand
 
@@ -110,6 +111,9 @@ def schedule(args: argparse.Namespace, name: str, steps: int, lr: float, **kw) -
 def stage_vae(args: argparse.Namespace) -> bool:
     if args.vae_train == "decoder" and not args.vae_init:
         raise One4DInputError("--vae-train decoder fine-tunes an existing VAE; give it with --vae-init.")
+    if args.vae_z_dim and (not args.vae_init or args.vae_train == "decoder"):
+        raise One4DInputError("--vae-z-dim widens the latent of a trained VAE: give it with --vae-init, and train "
+                              "all of it (--vae-train all); a new VAE takes its channels from the recipe.")
     data = load_training_set(args.work)
     rgb = data["rgb"]
     photos = PhotoClips(photo_files(args.vae_photos)) if args.vae_photo_share > 0 else None
@@ -119,13 +123,16 @@ def stage_vae(args: argparse.Namespace) -> bool:
     torch.manual_seed(0)
     device = pick_device(args.device)
     cfg = read_component_config(Path(args.vae_init)) if args.vae_init else dict(recipe.VAE_CONFIG)
+    state = read_safetensors(args.vae_init) if args.vae_init else None
+    if args.vae_z_dim and args.vae_z_dim != cfg["z_dim"]:
+        state, cfg = widen_latent(state, cfg, args.vae_z_dim)
     vae = build_vae(cfg).train()
     stride = vae_geometry(cfg).space_stride
     if args.vae_crop and (args.vae_crop % stride or not stride <= args.vae_crop <= min(rgb.shape[2:4])):
         raise One4DInputError(f"--vae-crop {args.vae_crop} must be a multiple of the VAE's stride {stride} "
                               f"between {stride} and {min(rgb.shape[2:4])} pixels; e.g. --vae-crop 32, or 0 for whole frames.")
-    if args.vae_init:
-        vae.load_state_dict(read_safetensors(args.vae_init))
+    if state is not None:
+        vae.load_state_dict(state)
     if args.vae_train == "decoder":  # the latent space (and every model trained on it) stays as it is
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
