@@ -30,7 +30,7 @@ def _trained_like() -> torch.nn.Module:
 def test_the_widened_vae_reconstructs_exactly_as_before():
     vae = _trained_like()
     state, cfg = widen_latent(vae.state_dict(), CONFIG, 10)
-    assert cfg["z_dim"] == 10 and "latents_mean" not in cfg and cfg["base_dim"] == 8
+    assert cfg["z_dim"] == 10 and cfg["base_dim"] == 8 and cfg["latents_mean"] == [0.0] * 10 and cfg["latents_std"] == [1.0] * 10
     wide = build_vae(cfg).eval()
     wide.load_state_dict(state)
     x = torch.rand(1, 3, 9, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
@@ -55,7 +55,7 @@ def test_the_cli_widens_and_trains_the_new_channels(tmp_path, capsys):
     assert main(["train", "vae", "--work", str(work), "--vae-steps", "1", "--vae-crop", "16", "--vae-window", "5"]) == 0
     (work / "start.safetensors").write_bytes((work / "vae.safetensors").read_bytes())
     assert main(["train", "vae", "--work", str(work), "--vae-steps", "2", "--vae-crop", "16", "--vae-window", "5",
-                 "--vae-z-dim", "20", "--vae-init", str(work / "start.safetensors")]) == 0
+                 "--vae-z-dim", "20", "--vae-init", str(work / "start.safetensors"), "--vae-validate-scenes", "1"]) == 0
     cfg = json.loads(read_metadata(work / "vae.safetensors")["config"])
     assert cfg["z_dim"] == 20 and len(cfg["latents_mean"]) == len(cfg["latents_std"]) == 20
     w = read_safetensors(work / "vae.safetensors")["decoder.conv_in.weight"]

@@ -24,8 +24,8 @@ def widen_latent(state: dict[str, torch.Tensor], config: dict[str, Any], z_dim: 
 
     Touches the four layers that carry the latent: ``encoder.conv_out`` (features -> mean and log-variance),
     ``quant_conv`` (1x1, on mean and log-variance), ``post_quant_conv`` (1x1, on the latent) and
-    ``decoder.conv_in`` (latent -> features). Latent statistics of ``config`` are dropped: they are measured
-    again when the widened VAE is saved."""
+    ``decoder.conv_in`` (latent -> features). The config's latent statistics become placeholders (mean 0, std
+    1; a round trip does not depend on them) until they are measured again when the widened VAE is saved."""
     old = int(config["z_dim"])
     if z_dim <= old:
         raise One4DInputError(f"--vae-z-dim {z_dim} must be more than the --vae-init VAE's {old} latent channels; "
@@ -59,5 +59,4 @@ def widen_latent(state: dict[str, torch.Tensor], config: dict[str, Any], z_dim: 
     w = out["decoder.conv_in.weight"]
     out["decoder.conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], new, *w.shape[2:])], dim=1)
 
-    cfg = {k: v for k, v in config.items() if k not in ("latents_mean", "latents_std")}
-    return out, dict(cfg, z_dim=z_dim)
+    return out, dict(config, z_dim=z_dim, latents_mean=[0.0] * z_dim, latents_std=[1.0] * z_dim)
