@@ -90,3 +90,17 @@ def test_the_precision_option_reaches_the_schedule(tmp_path):
         args = build_parser().parse_args(["train", "vae", "--work", str(tmp_path), "--precision", flag])
         args.work = tmp_path
         assert schedule(args, "vae", 1, 1e-3).bf16 is want
+
+
+def test_every_stage_trains_under_bf16_autocast_on_the_cpu(tmp_path):
+    """--precision bf16 through the CLI: the VAE, base and one4d stages (float16 latent cache included) each
+    run a step and write their weights."""
+    work = tmp_path / "w"
+    assert main(["train", "data", "--work", str(work), "--clips", "2"]) == 0
+    assert main(["train", "vae", "--work", str(work), "--vae-steps", "1", "--precision", "bf16"]) == 0
+    assert main(["train", "encode", "--work", str(work)]) == 0
+    assert main(["train", "base", "--work", str(work), "--base-steps", "1", "--batch", "2", "--precision", "bf16"]) == 0
+    assert main(["train", "one4d", "--work", str(work), "--one4d-steps", "1", "--batch", "2", "--precision", "bf16",
+                 "--validate-scenes", "0"]) == 0
+    for name in ("vae", "dit", "one4d"):
+        assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in read_safetensors(work / f"{name}.safetensors").values())

@@ -155,4 +155,5 @@ class LatentCache:
             with safe_open(str(self.folder / f"shard-{int(i) // size:05d}.safetensors"), framework="pt") as f:
                 for k in KEYS:
                     parts[k].append(f.get_slice(k)[int(i) % size : int(i) % size + 1])
-        return {k: torch.cat(v) if k == "sparse" else torch.cat(v).float() for k, v in parts.items()}
+        # each part up-cast before joining: under CPU autocast (``--precision bf16``) torch.cat refuses float16
+        return {k: torch.cat(v) if k == "sparse" else torch.cat([t.float() for t in v]) for k, v in parts.items()}
