@@ -182,6 +182,7 @@ class One4DModel(nn.Module):
         self._group_shared_inputs()
         self.extra_adapters: list[str] = []
         self.base_only = False  # True: run the untouched backbone on both halves (evaluation reference)
+        self.links_enabled = True  # False: both branches run alone, adapters on (the coupling report's reference)
         for slot, idx in enumerate(cfg.link_layers):
             dit.blocks[idx].register_forward_hook(self._link_hook(slot))
         self.set_trainable(True)
@@ -212,7 +213,7 @@ class One4DModel(nn.Module):
 
     def _link_hook(self, slot: int):
         def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
-            return self.links.mix(slot, output) if _MODE.kind == "dlc" else None
+            return self.links.mix(slot, output) if _MODE.kind == "dlc" and self.links_enabled else None
 
         return hook
 

@@ -187,14 +187,18 @@ def test_degenerate_generated_pointmap_falls_back_to_fixed_cameras():
 
 
 def test_coupling_report_sees_the_links(pipe):
-    """With zero links the pointmap prediction cannot depend on the video (own == swapped); the shipped
-    model's does: its pointmap error is lower with the scene's own video than with another scene's."""
+    """With zero links the pointmap prediction cannot depend on the video (own == swapped == unlinked); the
+    shipped model's does: its pointmap error is lower with the scene's own video than with another scene's,
+    and switching its links off changes the prediction (and is undone afterwards)."""
     from one4d.evaluation.reports import coupling_report
     from one4d.evaluation.suite import suite_seeds, untrained_pipeline
 
     untrained = coupling_report(untrained_pipeline(), suite_seeds(2), sigmas=(0.9,))["sigma_0.9"]
     assert abs(untrained["own"] - untrained["swapped"]) < 1e-6 * untrained["own"]
+    assert abs(untrained["own"] - untrained["unlinked"]) < 1e-6 * untrained["own"]
     trained = coupling_report(pipe, suite_seeds(2), sigmas=(0.9,))["sigma_0.9"]
     assert trained["own"] < 0.97 * trained["swapped"], trained
+    assert abs(trained["unlinked"] - trained["own"]) > 0.01 * trained["own"], trained
+    assert pipe.model.links_enabled
     with pytest.raises(One4DInputError, match="at least 2 scenes"):
         coupling_report(pipe, suite_seeds(1))

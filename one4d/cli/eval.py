@@ -74,8 +74,8 @@ def evaluate(args: argparse.Namespace) -> int:
               + ", ".join(f"{k} {v:.2f}" for k, v in doc["photos"].items()), file=stream)
     if args.coupling:
         doc["coupling"] = coupling_report(pipe, seeds)
-        print("coupling (xyz x0 MSE, own video vs another scene's): " + ", ".join(
-            f"{k} {v['own']:.4f} vs {v['swapped']:.4f}" for k, v in doc["coupling"].items()), file=stream)
+        print("coupling (xyz x0 MSE, own video / another scene's / links off): " + ", ".join(
+            f"{k} {v['own']:.4f} / {v['swapped']:.4f} / {v['unlinked']:.4f}" for k, v in doc["coupling"].items()), file=stream)
     if args.json:
         print(json.dumps(doc))
     return 0

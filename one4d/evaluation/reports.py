@@ -45,9 +45,11 @@ def coupling_report(pipe, seeds: Sequence[int], sigmas: tuple[float, ...] = (0.5
     """How much the XYZ branch uses the RGB video: full-video conditioning, one denoising prediction.
 
     For each scene, the clean pointmap latents are noised to each sigma and the model predicts them
-    back (``x0 = x_t - sigma * v``) twice: with the scene's own RGB video as conditioning and with another
-    scene's. The mean squared x0 error of both is reported; equal values mean the pointmap prediction
-    ignores the video (DLC's links carry nothing), a large gap means it reconstructs from the video.
+    back (``x0 = x_t - sigma * v``) three times: with the scene's own RGB video as conditioning, with another
+    scene's, and with the links switched off (``unlinked``: the XYZ branch alone). The mean squared x0 error
+    of each is reported. Own equal to swapped means the pointmap prediction ignores the video; own equal to
+    unlinked means the links carry nothing at all, and swapped near own but far from unlinked means they
+    carry what every video shares (the average room), not this scene.
     """
     scenes = len(seeds)
     if scenes < 2:
@@ -71,10 +73,14 @@ def coupling_report(pipe, seeds: Sequence[int], sigmas: tuple[float, ...] = (0.5
         t = torch.full((scenes,), sigma * 1000.0)
         row = {}
         dev = next(pipe.model.parameters()).device
-        for name, video in (("own", rgb), ("swapped", rgb.roll(1, 0))):
-            with torch.no_grad():
-                args = ((1 - sigma) * video + sigma * eps_r, x_t, t, ctx, mask, video)
-                _, v = pipe.model(*(a.to(dev) for a in args))
+        for name, video in (("own", rgb), ("swapped", rgb.roll(1, 0)), ("unlinked", rgb)):
+            args = ((1 - sigma) * video + sigma * eps_r, x_t, t, ctx, mask, video)
+            pipe.model.links_enabled = name != "unlinked"
+            try:
+                with torch.no_grad():
+                    _, v = pipe.model(*(a.to(dev) for a in args))
+            finally:
+                pipe.model.links_enabled = True
             row[name] = float((x_t - sigma * v.float().cpu() - xyz).square().mean())
         out[f"sigma_{sigma:g}"] = row
     return out

@@ -286,7 +286,8 @@ def validation(args: argparse.Namespace, folder: ModelFolder, model: One4DModel)
         if seeds:
             report = coupling_report(pipe, seeds)
             record.update({f"{k}_{n}": v for k, row in report.items() for n, v in row.items()})
-            lines.append("coupling " + ", ".join(f"{k} own {r['own']:.4f} / swapped {r['swapped']:.4f}" for k, r in report.items()))
+            lines.append("coupling " + ", ".join(f"{k} own {r['own']:.4f} / swapped {r['swapped']:.4f} / unlinked {r['unlinked']:.4f}"
+                                                 for k, r in report.items()))
         if not is_writer():
             return
         log_values(args.work, "validation", step, **record)
