@@ -117,7 +117,9 @@ def test_bad_run_inputs_give_clear_errors(tmp_path, capsys):
 def test_eval_json_schema(capsys):
     assert main(["eval", "--json", "--scenes", "2", "--steps", "2", "--modes", "full,text", "--photos", ""]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc) == {"full", "text", "stderr", "scenes", "vae"} and doc["scenes"] == 2
+    assert set(doc) == {"full", "text", "stderr", "scenes", "seeds", "per_scene", "vae"} and doc["scenes"] == 2
+    assert len(doc["seeds"]) == 2 and len(doc["per_scene"]["full"]) == 2
+    assert doc["full"]["depth_absrel"] == pytest.approx(sum(r["depth_absrel"] for r in doc["per_scene"]["full"]) / 2)
     keys = {"depth_absrel", "delta_1_25", "depth_absrel_frame0", "delta_1_25_frame0", "ate", "rpe_trans", "rpe_rot_deg",
             "rgb_psnr", "base_rgb_psnr"}
     assert set(doc["full"]) == keys and set(doc["text"]) == keys and set(doc["stderr"]["full"]) == keys
@@ -202,3 +204,38 @@ def test_coupling_report_sees_the_links(pipe):
     assert pipe.model.links_enabled
     with pytest.raises(One4DInputError, match="at least 2 scenes"):
         coupling_report(pipe, suite_seeds(1))
+
+
+def test_paired_differences_tell_apart_what_the_means_cannot():
+    from one4d.evaluation.suite import paired_differences, stderr_rows
+
+    a = [{"d": v, "rgb": None, "name": "x"} for v in (0.1, 0.5, 0.9, 0.3)]
+    b = [{"d": v + 0.02 + e, "rgb": None, "name": "x"} for v, e in zip((0.1, 0.5, 0.9, 0.3), (0.001, -0.001, 0.002, -0.002))]
+    diffs = paired_differences(a, b)
+    assert set(diffs) == {"d"}
+    mean, err = diffs["d"]
+    assert mean == pytest.approx(0.02) and err < 0.002 < stderr_rows(a)["d"]
+    with pytest.raises(One4DInputError, match="4 and 3 scenes"):
+        paired_differences(a, b[:3])
+
+
+def test_eval_compare_reads_two_saved_runs(tmp_path, capsys):
+    runs = []
+    for steps in (1, 2):
+        assert main(["eval", "--json", "--scenes", "2", "--steps", str(steps), "--modes", "full", "--no-vae", "--photos", ""]) == 0
+        runs.append(tmp_path / f"steps{steps}.json")
+        runs[-1].write_text(capsys.readouterr().out)
+    assert main(["eval", "--compare", str(runs[0]), str(runs[1]), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    one, two = (json.loads(p.read_text()) for p in runs)
+    row = doc["full"]["depth_absrel"]
+    assert row["a"] == one["full"]["depth_absrel"] and row["b"] == two["full"]["depth_absrel"]
+    assert row["diff"] == pytest.approx(row["b"] - row["a"]) and row["stderr"] is not None
+    other = tmp_path / "other.json"
+    assert main(["eval", "--json", "--scenes", "2", "--first-scene", "3", "--steps", "1", "--modes", "full", "--no-vae",
+                 "--photos", ""]) == 0
+    other.write_text(capsys.readouterr().out)
+    assert main(["eval", "--compare", str(runs[0]), str(other)]) == 2
+    assert "different scenes" in capsys.readouterr().err
+    assert main(["eval", "--compare", str(runs[0]), str(tmp_path / "missing.json")]) == 2
+    assert "cannot read it as JSON" in capsys.readouterr().err

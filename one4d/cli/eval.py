@@ -1,6 +1,7 @@
 """``one4d eval``: a model on the fixed held-out synthetic suite (:mod:`one4d.evaluation.suite`), in four modes,
 32 scenes by default, each figure with its standard error, a VAE-only row, a row on held-out natural photos,
-optional baselines and coupling report; a table, and JSON with ``--json``."""
+optional baselines and coupling report; a table, and JSON with ``--json``; ``--compare A.json B.json`` sets two
+such JSON outputs side by side with the paired difference of every figure."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +24,7 @@ from ..evaluation.suite import (
     MODES,
     constant_depth_metrics,
     mean_rows,
+    paired_differences,
     stderr_rows,
     suite_rows,
     suite_seeds,
@@ -34,6 +36,8 @@ from .options import add_sampling_options, sampling_settings
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    if args.compare:
+        return _compare(args, *args.compare)
     modes = tuple(args.modes.split(",")) if args.modes else MODES
     bad = [m for m in modes if m not in MODES]
     if bad:
@@ -60,7 +64,7 @@ def evaluate(args: argparse.Namespace) -> int:
     print(f"{'model/mode':<18}" + "".join(f"{m:>22}" for m in METRICS), file=stream)
     for name, (mean, err) in table.items():
         print(f"{name:<18}" + "".join(f"{_cell(mean.get(m), None if err is None else err.get(m)):>22}" for m in METRICS), file=stream)
-    doc: dict[str, Any] = {**results, "stderr": errors, "scenes": len(seeds)}
+    doc: dict[str, Any] = {**results, "stderr": errors, "scenes": len(seeds), "seeds": list(seeds), "per_scene": rows}
     if args.baselines:
         doc["baselines"] = {k: mean for k, (mean, _) in table.items() if not k.startswith("one4d/")}
     if args.vae:
@@ -114,6 +118,38 @@ def _evaluate_vae(args: argparse.Namespace, seeds: list[int]) -> int:
     return 0
 
 
+def _read_eval(path: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise One4DInputError(f"--compare {path}: cannot read it as JSON ({exc}); give files written by `one4d eval --json > FILE`.") from None
+    if "per_scene" not in doc:
+        raise One4DInputError(f"--compare {path}: it has no per-scene figures; write it again with this version's "
+                              "`one4d eval --json > FILE`.")
+    return doc
+
+
+def _compare(args: argparse.Namespace, path_a: str, path_b: str) -> int:
+    """``--compare A B``: per mode and figure, A's and B's means and B - A over the same scenes, with its
+    standard error (:func:`one4d.evaluation.suite.paired_differences`)."""
+    a, b = _read_eval(path_a), _read_eval(path_b)
+    if a.get("seeds") != b.get("seeds"):
+        raise One4DInputError(f"--compare: {path_a} and {path_b} were measured on different scenes; evaluate both with the "
+                              "same --scenes, --first-scene and --split.")
+    doc: dict[str, Any] = {}
+    stream = sys.stderr if args.json else sys.stdout
+    print(f"{len(a['seeds'])} scenes; A = {path_a}, B = {path_b}; B - A is paired over the same scenes", file=stream)
+    print(f"{'mode':<8}{'figure':<22}{'A':>10}{'B':>10}{'B - A':>22}", file=stream)
+    for mode in [m for m in a["per_scene"] if m in b["per_scene"]]:
+        diffs = paired_differences(a["per_scene"][mode], b["per_scene"][mode])
+        doc[mode] = {k: {"a": a[mode][k], "b": b[mode][k], "diff": d, "stderr": e} for k, (d, e) in diffs.items()}
+        for k, (d, e) in diffs.items():
+            print(f"{mode:<8}{k:<22}{a[mode][k]:>10.4f}{b[mode][k]:>10.4f}{_cell(d, e):>22}", file=stream)
+    if args.json:
+        print(json.dumps(doc))
+    return 0
+
+
 def _cell(mean: float | None, err: float | None) -> str:
     if mean is None:
         return "-"
@@ -152,6 +188,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                         "a DiT is trained on it): round trips of the suite's scenes and of the held-out photos, no sampling")
     p.add_argument("--coupling", action="store_true",
                    help="also report how much the pointmap prediction depends on the RGB video (see coupling_report)")
+    p.add_argument("--compare", nargs=2, metavar=("A_JSON", "B_JSON"), default=None,
+                   help="compare two saved `one4d eval --json` outputs of the same scenes: B - A per figure, paired over "
+                        "the scenes, with its standard error (nothing is evaluated)")
     p.add_argument("--model", default="embedded",
                    help="'embedded' (the shipped model) or a folder with vae/dit/one4d.safetensors, e.g. a `one4d train` --work folder")
     p.add_argument("--frames", type=int, default=0,

@@ -103,6 +103,28 @@ def stderr_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+
+
+def paired_differences(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]]) -> dict[str, tuple[float, float | None]]:
+    """Per key, the mean of B - A over scenes both were measured on, with its standard error.
+
+    Two models on the same scenes differ less from scene to scene than the scenes differ from each other, so
+    the paired difference tells them apart where the two means, each with its own standard error, cannot.
+    """
+    if len(rows_a) != len(rows_b):
+        raise One4DInputError(f"the two evaluations cover {len(rows_a)} and {len(rows_b)} scenes; compare runs of the same "
+                              "suite (same --scenes, --first-scene and --split).")
+    out: dict[str, tuple[float, float | None]] = {}
+    for k in rows_a[0]:
+        diffs = [float(b[k]) - float(a[k]) for a, b in zip(rows_a, rows_b) if _number(a.get(k)) and _number(b.get(k))]
+        if diffs:
+            err = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else None
+            out[k] = (float(np.mean(diffs)), err)
+    return out
+
+
 def suite_seeds(count: int, split: str = "heldout", first: int = 0) -> list[int]:
     """``count`` scene seeds from position ``first`` of the held-out seeds (the suite) or the training seeds."""
     if split not in ("heldout", "train"):
