@@ -1,36 +1,29 @@
 #!/usr/bin/env bash
-# The exact recipe that produced one4d/assets/embedded/ (times measured on a 2-core CPU shared with other work).
-# Usage: bash scripts/train_embedded.sh [WORK_DIR]   then `one4d eval --model WORK_DIR` and copy
-# WORK_DIR/{model.json,vae.safetensors,dit.safetensors,one4d.safetensors} to one4d/assets/embedded/
+# The v2 recipe of the embedded model (one4d/training/recipe.py: 4x-stride VAE of width 32, DiT 128 wide x 8
+# blocks, One4D rank 16), stage by stage, with the times measured on a 2-core CPU (docs/embedded.md).
+# Usage: bash scripts/train_embedded.sh [WORK_DIR]   then `one4d eval --model WORK_DIR --json > new.json`,
+# `one4d eval --compare shipped.json new.json`, and copy WORK_DIR/{model.json,vae,dit,one4d}.safetensors to
+# one4d/assets/embedded/ if it wins. Every stage resumes when rerun after an interruption (--time-limit too).
 set -euo pipefail
 W=${1:-runs/embedded}
-one4d train data --work "$W"                                                     # 400 clips, ~13 s
-one4d train vae --work "$W" --vae-steps 600                                      # RGB only, 5-frame windows, ~19 min
-cp "$W/vae.safetensors" "$W/vae_rgb_only.safetensors"
-one4d train vae --work "$W" --threads 2 --vae-steps 450 --vae-lr 1e-3 \
-  --vae-pointmap-share 0.5 --vae-init "$W/vae_rgb_only.safetensors"             # + pointmaps, ~10 min
-cp "$W/vae.safetensors" "$W/vae_w5_mixed.safetensors"
-one4d train vae --work "$W" --threads 2 --vae-steps 250 --vae-batch 2 --vae-window 17 --vae-lr 1e-3 \
-  --vae-pointmap-share 0.5 --vae-init "$W/vae_w5_mixed.safetensors"             # full 17-frame clips, ~8 min
-one4d train encode --work "$W" --threads 2                                       # ~3.5 min
-one4d train base --work "$W" --threads 2 --base-steps 1200                      # ~4.7 min
-one4d train one4d --work "$W" --one4d-steps 1200 --batch 12                      # ~10 min
+VAE_MIX=(--vae-clip 1.0 --vae-pointmap-share 0.5 --vae-photo-share 0.2 --vae-validate-scenes 4)
+one4d train data --work "$W"                                                        # 400 clips, 23 s
+# VAE phase 1: 5-frame windows of 16 x 16 crops learn the codec fastest per CPU minute          (~58 min)
+one4d train vae --work "$W" --threads 2 --vae-steps 6000 --vae-batch 8 --vae-window 5 --vae-crop 16 \
+  --vae-lr 1e-3 --checkpoint-every 1000 "${VAE_MIX[@]}"
+cp "$W/vae.safetensors" "$W/vae_phase1.safetensors"
+# phase 2: full 17-frame clips train the causal cache across chunks                             (~25 min)
+one4d train vae --work "$W" --threads 2 --vae-steps 700 --vae-batch 4 --vae-window 17 --vae-crop 32 \
+  --vae-lr 3e-4 --checkpoint-every 175 --vae-init "$W/vae_phase1.safetensors" "${VAE_MIX[@]}"
+cp "$W/vae.safetensors" "$W/vae_phase2.safetensors"
+# phase 3: 1,000 more full-clip steps in bf16                                     (~42 min of one thread)
+one4d train vae --work "$W" --threads 2 --precision bf16 --vae-steps 1000 --vae-batch 4 --vae-window 17 \
+  --vae-crop 32 --vae-lr 3e-4 --checkpoint-every 250 --vae-init "$W/vae_phase2.safetensors" "${VAE_MIX[@]}"
+one4d train encode --work "$W" --threads 2                                          # ~8 min
+one4d train base --work "$W" --threads 2 --precision bf16 --base-steps 1200 --batch 16   # ~22 min
+one4d train one4d --work "$W" --threads 2 --precision bf16 --one4d-steps 1200 --batch 12 --one4d-lr 1e-3 \
+  --checkpoint-every 400                                                           # ~30 min
 cp "$W/one4d.safetensors" "$W/one4d_1200.safetensors"
-one4d train one4d --work "$W" --one4d-steps 1200 --batch 12 --one4d-lr 5e-4 --seed 14 \
-  --one4d-init "$W/one4d_1200.safetensors"                                       # continued, ~11 min
-cp "$W/one4d.safetensors" "$W/one4d_2400.safetensors"
-# Decoder-only VAE fine-tuning, mostly on pointmaps: the encoder and latent statistics stay bit for bit, so
-# the latents, the base DiT and the One4D weights above stay valid (~27 min per round on one core).
-cp "$W/vae.safetensors" "$W/vae_round0.safetensors"
-one4d train vae --work "$W" --vae-steps 600 --vae-batch 2 --vae-window 17 --vae-lr 2e-4 --vae-pointmap-share 0.8 \
-  --vae-train decoder --vae-init "$W/vae_round0.safetensors"
-cp "$W/vae.safetensors" "$W/vae_round1.safetensors"
-one4d train vae --work "$W" --vae-steps 600 --vae-batch 2 --vae-window 17 --vae-lr 2e-4 --vae-pointmap-share 0.8 \
-  --vae-train decoder --vae-init "$W/vae_round1.safetensors"
-cp "$W/vae.safetensors" "$W/vae_round2.safetensors"
-one4d train vae --work "$W" --vae-steps 400 --vae-batch 2 --vae-window 17 --vae-lr 2e-4 --vae-pointmap-share 0.8 \
-  --vae-train decoder --vae-init "$W/vae_round2.safetensors"
-# Longer One4D run from the 2,400-step weights (~80 min on one core beside the VAE rounds).
-one4d train one4d --work "$W" --one4d-steps 8000 --batch 12 --one4d-lr 1e-3 --seed 34 --checkpoint-every 500 \
-  --one4d-init "$W/one4d_2400.safetensors"
-one4d train ablation --work "$W" --ablation-steps 300 --batch 12 --ablation-scenes 3 --eval-steps 20   # optional
+# One4D continued from the 1,200-step weights                                                 (~85 min)
+one4d train one4d --work "$W" --threads 2 --precision bf16 --one4d-steps 3600 --batch 12 --one4d-lr 1e-3 \
+  --checkpoint-every 600 --one4d-init "$W/one4d_1200.safetensors"

@@ -33,7 +33,7 @@ def test_shipped_files_are_small_and_self_describing():
     folder = ModelFolder.open("embedded")
     files = [folder.file(n) for n in ("vae", "dit", "one4d")]
     assert all(f.is_file() for f in files)
-    assert sum(f.stat().st_size for f in files) <= 30 * 2**20
+    assert sum(f.stat().st_size for f in files) <= 100 * 2**20  # the embedded-model issue's budget
     assert read_component_config(folder.file("dit")) == json.loads(json.dumps(recipe.dit_config_for(folder.geometry)))
     assert folder.kind == "embedded" and folder.defaults == EMBEDDED
     assert json.loads((EMBEDDED_DIR / "model.json").read_text()) == recipe.MODEL_LAYOUT
@@ -157,8 +157,10 @@ def test_eval_and_run_take_a_model_folder(tmp_path, capsys):
     assert main(args) == 0
     shipped = json.loads(capsys.readouterr().out)["full"]
     reference = evaluate_scene(untrained_pipeline(), render_scene(HELDOUT_SEEDS[0]), "full", SamplerSettings(steps=2, guidance=EMBEDDED.guidance, seed=0))
-    assert mine["depth_absrel"] == pytest.approx(reference["depth_absrel"], rel=1e-6)
-    assert mine["depth_absrel"] != pytest.approx(shipped["depth_absrel"], rel=1e-3)
+    assert set(mine) == set(reference)
+    for key, value in reference.items():  # None where the untrained model gives no valid depth at all
+        assert mine[key] == (None if value is None else pytest.approx(value, rel=1e-6)), key
+    assert shipped["depth_absrel"] is not None and mine["depth_absrel"] != pytest.approx(shipped["depth_absrel"], rel=1e-3)
     (folder / "one4d.safetensors").unlink()
     assert main(["run", "--image", SAMPLE, "--model", str(folder), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err

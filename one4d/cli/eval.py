@@ -139,12 +139,12 @@ def _compare(args: argparse.Namespace, path_a: str, path_b: str) -> int:
     doc: dict[str, Any] = {}
     stream = sys.stderr if args.json else sys.stdout
     print(f"{len(a['seeds'])} scenes; A = {path_a}, B = {path_b}; B - A is paired over the same scenes", file=stream)
-    print(f"{'mode':<8}{'figure':<22}{'A':>10}{'B':>10}{'B - A':>22}", file=stream)
+    print(f"{'mode':<10}{'figure':<22}{'A':>10}{'B':>10}{'B - A':>22}", file=stream)
     for mode in [m for m in a["per_scene"] if m in b["per_scene"]]:
         diffs = paired_differences(a["per_scene"][mode], b["per_scene"][mode])
         doc[mode] = {k: {"a": a[mode][k], "b": b[mode][k], "diff": d, "stderr": e} for k, (d, e) in diffs.items()}
         for k, (d, e) in diffs.items():
-            print(f"{mode:<8}{k:<22}{a[mode][k]:>10.4f}{b[mode][k]:>10.4f}{_cell(d, e):>22}", file=stream)
+            print(f"{mode:<10}{k:<22}{a[mode][k]:>10.4f}{b[mode][k]:>10.4f}{_cell(d, e):>22}", file=stream)
     if args.json:
         print(json.dumps(doc))
     return 0
