@@ -19,7 +19,11 @@ from nodes.cache import EMBEDDED
 from nodes.headless import run_prompt
 from one4d.data.media import PAD_GRAY
 from one4d.errors import One4DInputError
+from one4d.models import ModelFolder
 from one4d.sampling import One4DInterrupted
+
+GEOMETRY = ModelFolder.open("embedded").geometry  # the shipped model's strides and channels: 17 x 64 x 64 clips
+LATENTS = (1, GEOMETRY.channels, 16 // GEOMETRY.time_stride + 1, 64 // GEOMETRY.space_stride, 64 // GEOMETRY.space_stride)
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGETS = ("INT", "FLOAT", "STRING", "BOOLEAN")
@@ -147,8 +151,8 @@ def _cond(model, **kw):
     (dict(frame_indices="0,a,8"), "not understood"),
     (dict(frame_indices="0,8,8", images=_image(3)), "repeat a frame"),
     (dict(frame_indices="even:x"), "whole number"),
-    (dict(width=60), "width 60 is not a positive multiple of 16; use 64"),
-    (dict(height=72), "height 72 is not a positive multiple of 16"),
+    (dict(width=60), f"width 60 is not a positive multiple of {GEOMETRY.size_multiple}; use 64"),
+    (dict(height=70), f"height 70 is not a positive multiple of {GEOMETRY.size_multiple}"),
     (dict(length=16), "length 16 is not 4k\\+1"),
     (dict(frame_indices="0,8,16", images=_image(2)), "2 image\\(s\\) were given for 3 frame index"),
     (dict(frame_indices="all", images=_image(5)), "needs 17 images"),
@@ -205,7 +209,7 @@ def test_sample_decode_cameras_save_preview_and_never_overwrite(dirs):
     model = _model()
     cond = _cond(model)
     rgb, xyz = nodes.One4DSample().sample(model, cond, seed=3, steps=2, guidance=3.0, shift=3.0, scheduler="euler")
-    assert rgb["samples"].shape == (1, 16, 5, 8, 8) and rgb["one4d"]["indices"] == [0]
+    assert rgb["samples"].shape == LATENTS and rgb["one4d"]["indices"] == [0]
     again = nodes.One4DSample().sample(model, cond, seed=3, steps=2, guidance=3.0, shift=3.0, scheduler="euler")
     assert torch.equal(again[0]["samples"], rgb["samples"]), "same seed, same result"
     images, pointmap, depth = nodes.One4DDecode().decode(model, rgb, xyz)

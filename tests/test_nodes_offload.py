@@ -129,7 +129,7 @@ def test_embedded_handle_streams_its_blocks_and_after_sampling_detaches(dirs):
     images = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(1))
     cond = nodes.One4DBuildConditioning().build(handle, images=images, width=64, height=64, length=17,
                                                 frame_indices="first", prompt="a red box", negative_prompt="")[0].cond
-    x = torch.randn(1, 16, 5, 8, 8, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(*cond.cond_latents.shape, generator=torch.Generator().manual_seed(0))
     args = (x, x.flip(-1), torch.tensor([500.0]), cond.context, cond.mask, cond.cond_latents)
     hooks = [(dict(b._forward_pre_hooks), dict(b._forward_hooks)) for b in blocks]
     events, spies = _spy(blocks)
