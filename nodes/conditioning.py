@@ -157,9 +157,9 @@ class One4DBuildConditioning:
             "required": {
                 "model": (MODEL, {"tooltip": "The One4D model (its VAE encodes the frames; its backbone sets the text width)."}),
                 "width": ("INT", {"default": WAN_FUN_14B.width, "min": 16, "max": MAX_SIDE, "step": 16,
-                                  "tooltip": "Video width in pixels, a multiple of 16 (832 for Wan 480p, 64 for the embedded model)."}),
+                                  "tooltip": "Video width in pixels, a multiple of the VAE stride x patch: 16 for Wan (832 at 480p), 8 for the embedded model (64)."}),
                 "height": ("INT", {"default": WAN_FUN_14B.height, "min": 16, "max": MAX_SIDE, "step": 16,
-                                   "tooltip": "Video height in pixels, a multiple of 16 (480 for Wan 480p, 64 for the embedded model)."}),
+                                   "tooltip": "Video height in pixels, a multiple of the VAE stride x patch: 16 for Wan (480 at 480p), 8 for the embedded model (64)."}),
                 "length": ("INT", {"default": WAN_FUN_14B.frames, "min": 1, "max": MAX_FRAMES, "step": 4,
                                    "tooltip": "Number of frames, 4k+1 (81 for Wan, 17 for the embedded model)."}),
                 "frame_indices": ("STRING", {"default": "first",
