@@ -23,7 +23,7 @@ from one4d.models import ModelFolder
 from one4d.sampling import One4DInterrupted
 
 GEOMETRY = ModelFolder.open("embedded").geometry  # the shipped model's strides and channels: 17 x 64 x 64 clips
-LATENTS = (1, GEOMETRY.channels, 16 // GEOMETRY.time_stride + 1, 64 // GEOMETRY.space_stride, 64 // GEOMETRY.space_stride)
+LATENTS = (1, GEOMETRY.channels, *GEOMETRY.latent_shape(17, 64, 64))
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGETS = ("INT", "FLOAT", "STRING", "BOOLEAN")

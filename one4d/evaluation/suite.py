@@ -94,17 +94,22 @@ def mean_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _number(value: Any) -> bool:
+    """A figure (not None, text or a flag) that means and differences can be taken of."""
+    return isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+
+
+def _stderr(values: list) -> float | None:
+    """Standard error of the mean of ``values`` (None with fewer than two)."""
+    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+
+
 def stderr_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per key, the standard error of the mean over rows (None with fewer than two values)."""
     out = {}
     for k in rows[0]:
-        vals = [r[k] for r in rows if r[k] is not None and not isinstance(r[k], str)]
-        out[k] = float(np.std(vals, ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else None
+        out[k] = _stderr([r[k] for r in rows if _number(r[k])])
     return out
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
 
 
 def paired_differences(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]]) -> dict[str, tuple[float, float | None]]:
@@ -120,8 +125,7 @@ def paired_differences(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]
     for k in rows_a[0]:
         diffs = [float(b[k]) - float(a[k]) for a, b in zip(rows_a, rows_b) if _number(a.get(k)) and _number(b.get(k))]
         if diffs:
-            err = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else None
-            out[k] = (float(np.mean(diffs)), err)
+            out[k] = (float(np.mean(diffs)), _stderr(diffs))
     return out
 
 
