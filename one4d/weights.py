@@ -91,15 +91,22 @@ def check_fits(meta: dict[str, str], variant: DitVariant, source: str) -> None:
         )
 
 
-def save_one4d(model: One4DModel, path: str | Path, extra_metadata: dict[str, str] | None = None) -> None:
-    """Write adapters, links and metadata atomically. A model sharded across processes is gathered whole
-    (every process must call this) and written by the first process only."""
+def one4d_tensors(model: One4DModel) -> dict[str, torch.Tensor]:
+    """Adapters and links of ``model`` under the One4D file's key names, whole and on the CPU (a model
+    sharded across processes is gathered: every process must call this)."""
     whole = lambda v: full_tensor(v.detach()).contiguous().cpu()  # noqa: E731
     tensors: dict[str, torch.Tensor] = {}
     for name in BRANCHES:
         sd = get_peft_model_state_dict(model.dit, adapter_name=name)
         tensors.update({f"{name}.{k}": whole(v) for k, v in sd.items()})
     tensors.update({f"links.{k}": whole(v) for k, v in model.links.state_dict().items()})
+    return tensors
+
+
+def save_one4d(model: One4DModel, path: str | Path, extra_metadata: dict[str, str] | None = None) -> None:
+    """Write adapters, links and metadata atomically. A model sharded across processes is gathered whole
+    (every process must call this) and written by the first process only."""
+    tensors = one4d_tensors(model)
     if not is_writer():
         return
     cfg = model.config
@@ -129,7 +136,12 @@ def load_one4d_into(model: One4DModel, path: str | Path) -> dict[str, str]:
     if (cfg.rank, cfg.link_layers) != (model.config.rank, model.config.link_layers):
         raise One4DInputError(f"'{source}' has rank {cfg.rank} and links {cfg.link_layers}; the model was built with "
                               f"rank {model.config.rank} and links {model.config.link_layers}. Build it from the file's metadata.")
-    tensors = read_safetensors(path)
+    load_one4d_tensors(model, read_safetensors(path), source)
+    return meta
+
+
+def load_one4d_tensors(model: One4DModel, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Load adapters and links under the One4D file's key names into ``model`` (shapes must match)."""
     for name in BRANCHES:
         prefix = f"{name}."
         sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
@@ -141,7 +153,6 @@ def load_one4d_into(model: One4DModel, path: str | Path) -> dict[str, str]:
         model.links.load_state_dict(links, strict=True)
     except RuntimeError as exc:
         raise One4DInputError(f"'{source}': control links do not fit this backbone ({str(exc).splitlines()[0]}).") from None
-    return meta
 
 
 def build_one4d(dit: torch.nn.Module, variant: DitVariant, path: str | Path) -> One4DModel:

@@ -84,7 +84,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="one4d: keep the frozen base in its compute dtype (the model folder's, bf16 for Wan) or in fp8 e4m3fn, "
                         "up-cast layer by layer (half the base's memory; pair it with --grad-checkpointing, else the "
                         "up-cast weights are kept for the backward pass)")
-    p.add_argument("--one4d-init", default="", help="one4d: continue from this One4D weight file")
+    p.add_argument("--one4d-init", default="", help="one4d: continue from this One4D weight file; with a larger --rank or "
+                   "--links it is grown into them, computing what it computed (one4d.training.adapter_growth)")
     p.add_argument("--seed", type=int, default=4, help="one4d: seed of the batches and noise")
     p.add_argument("--checkpoint-every", type=int, default=500,
                    help="write the resumable checkpoint (<stage>.state.pt) and the weights every N steps (0: only at the end)")

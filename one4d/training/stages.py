@@ -47,8 +47,9 @@ from ..pipeline import One4DPipeline
 from ..sharding import is_writer
 from ..sampling import SamplerSettings
 from ..text import TEXT_LEN, HashTextEncoder
-from ..weights import load_one4d_into, save_one4d
+from ..weights import save_one4d
 from . import recipe
+from .adapter_growth import init_one4d
 from .ablation import ChannelConcatModel, WidthConcatModel
 from .cache import write_cache
 from .data import (
@@ -312,7 +313,7 @@ def one4d_training_model(args: argparse.Namespace, folder: ModelFolder, device: 
     for p in model.trainable_parameters():
         p.data = p.data.float()
     if args.one4d_init:
-        load_one4d_into(model, args.one4d_init)
+        init_one4d(model, args.one4d_init)
     if args.grad_checkpointing:
         model.enable_gradient_checkpointing()
     return model
