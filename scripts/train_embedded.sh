@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The v2 recipe of the embedded model (one4d/training/recipe.py: 4x-stride VAE of width 32, DiT 128 wide x 8
+# The v2.1 recipe of the embedded model (one4d/training/recipe.py: 4x-stride VAE of width 32, DiT 128 wide x 8
 # blocks, One4D rank 16), stage by stage, with the times measured on a 2-core CPU (docs/embedded.md).
 # Usage: bash scripts/train_embedded.sh [WORK_DIR]   then `one4d eval --model WORK_DIR --json > new.json`,
 # `one4d eval --compare shipped.json new.json`, and copy WORK_DIR/{model.json,vae,dit,one4d}.safetensors to
@@ -27,3 +27,12 @@ cp "$W/one4d.safetensors" "$W/one4d_1200.safetensors"
 # One4D continued from the 1,200-step weights                                                 (~85 min)
 one4d train one4d --work "$W" --threads 2 --precision bf16 --one4d-steps 3600 --batch 12 --one4d-lr 1e-3 \
   --checkpoint-every 600 --one4d-init "$W/one4d_1200.safetensors"
+cp "$W/one4d.safetensors" "$W/one4d_4800.safetensors"
+cp "$W/vae.safetensors" "$W/vae_phase3.safetensors"
+# v2.1: the decoder alone; the encoder and its latent space stay, so cache, base and One4D stay valid
+one4d train vae --work "$W" --threads 2 --precision bf16 --vae-train decoder --vae-steps 2000 --vae-batch 4 \
+  --vae-window 17 --vae-crop 32 --vae-lr 3e-4 --checkpoint-every 500 --vae-init "$W/vae_phase3.safetensors" \
+  "${VAE_MIX[@]}"                                                                  # ~61 min of one thread
+# v2.1: One4D continued from the 4,800-step weights with batches and noise the first run did not draw
+one4d train one4d --work "$W" --threads 2 --precision bf16 --one4d-steps 2000 --batch 12 --one4d-lr 1e-3 \
+  --checkpoint-every 500 --seed 11 --one4d-init "$W/one4d_4800.safetensors"        # ~78 min of one thread

@@ -43,10 +43,8 @@ def grow_one4d_tensors(tensors: dict[str, torch.Tensor], old: DLCConfig, model: 
         trained = tensors[key].to(fresh.dtype)
         if key.endswith("lora_A.weight"):  # [rank, in]: trained rows first, fresh rows after
             out[key] = torch.cat([trained, fresh[old.rank:]])
-        elif key.endswith("lora_B.weight"):  # [out, rank]: trained columns, zeros for the new ranks
+        else:  # lora_B.weight, [out, rank]: trained columns, zeros for the new ranks
             out[key] = torch.cat([trained * rescale, torch.zeros_like(fresh[:, old.rank:])], dim=1)
-        else:
-            out[key] = trained
     for slot, layer in enumerate(old.link_layers):
         to = new.link_layers.index(layer)
         for direction in ("rgb_to_xyz", "xyz_to_rgb"):
