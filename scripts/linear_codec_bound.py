@@ -31,13 +31,18 @@ def blocks(clips: np.ndarray, time: int, space: int) -> np.ndarray:
     return x.transpose(0, 1, 3, 5, 2, 4, 6, 7).reshape(-1, time * space * space * c)
 
 
+def psnr(pred: np.ndarray, target: np.ndarray) -> float:
+    """PSNR of values in [0, 1]."""
+    return float(10 * np.log10(1 / np.mean((pred - target) ** 2)))
+
+
 def linear_psnr(train: np.ndarray, test: np.ndarray, channels: int, fit_rows: int = 200_000) -> float:
     """PSNR of ``test`` rows projected on the top ``channels`` principal components of ``train`` rows."""
     mean = train.mean(0)
     step = max(1, len(train) // fit_rows)
     basis = np.linalg.svd(train[::step] - mean, full_matrices=False)[2][:channels]
     rec = (test - mean) @ basis.T @ basis + mean
-    return float(10 * np.log10(1 / np.mean((rec - test) ** 2)))
+    return psnr(rec, test)
 
 
 def neighbourhood(latents: np.ndarray) -> np.ndarray:
@@ -55,7 +60,7 @@ def ridge_psnr(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, tes
     a = np.c_[train_x, np.ones(len(train_x))]
     weights = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ train_y)
     pred = np.c_[test_x, np.ones(len(test_x))] @ weights
-    return float(10 * np.log10(1 / np.mean((pred - test_y) ** 2)))
+    return psnr(pred, test_y)
 
 
 def vae_probe(vae_file: Path, rgb: np.ndarray, cut: int, batch: int = 4) -> list[dict]:
@@ -82,8 +87,7 @@ def vae_probe(vae_file: Path, rgb: np.ndarray, cut: int, batch: int = 4) -> list
         x, clips, rec = neighbourhood(latents[:, :, part]), rgb[:, part], decoded[:, part]
         y = blocks(clips, group, g.space_stride)
         split = cut * (len(x) // len(rgb))
-        decoder = float(10 * np.log10(1 / np.mean((rec[cut:] - clips[cut:]) ** 2)))
-        rows.append({"frames": name, "decoder_psnr": round(decoder, 2),
+        rows.append({"frames": name, "decoder_psnr": round(psnr(rec[cut:], clips[cut:]), 2),
                      "linear_readout_psnr": round(ridge_psnr(x[:split], y[:split], x[split:], y[split:]), 2)})
     return rows
 
