@@ -63,6 +63,14 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rank", type=int, default=0, help="one4d: LoRA rank of both branches (default 16 embedded, 64 with --model)")
     p.add_argument("--alpha", type=float, default=None, help="one4d: LoRA alpha (default: the rank)")
     p.add_argument("--links", type=int, default=0, help="one4d: number of control links, evenly spaced (default 5)")
+    p.add_argument("--task-mix", default="",
+                   help="one4d: task shares as NAME=SHARE,... over image, sparse, video, text (default: the paper's 0.35 / 0.30 / "
+                        "0.35 scaled by 0.9, plus text 0.10; shares are normalized)")
+    p.add_argument("--xyz-weight", type=float, default=1.0, help="one4d: weight of the pointmap loss against the RGB loss")
+    p.add_argument("--sigma-shift", type=float, default=3.0,
+                   help="one4d: shift of the training noise levels (uniform, warped like the sampler's shift; higher: noisier)")
+    p.add_argument("--text-dropout", type=float, default=0.1,
+                   help="one4d: probability of training a clip without its text (for classifier-free guidance)")
     p.add_argument("--accumulate", type=int, default=1, help="one4d: micro-batches per optimizer step (gradient accumulation)")
     p.add_argument("--validate-scenes", type=int, default=4,
                    help="one4d: procedural validation scenes (seeds 1,000,100 on, not the evaluation suite's) of the coupling "

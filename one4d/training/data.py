@@ -69,11 +69,11 @@ class ProceduralClips:
 class LatentBatches:
     """Training batches from the latent cache: clean latents, a UMC task draw per clip, and text contexts."""
 
-    def __init__(self, work: Path, seed: int):
+    def __init__(self, work: Path, seed: int, mix: dict[str, float] | None = None):
         self.cache = LatentCache(work)
         self.geometry = self.cache.geometry
         self.rng = np.random.default_rng(seed)
-        self.mix = default_task_mix()
+        self.mix = mix or default_task_mix()
 
     def __len__(self) -> int:
         return len(self.cache)

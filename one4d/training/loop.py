@@ -1,9 +1,10 @@
 """The rectified-flow training of One4D: one loss on both modalities, run by the shared trainer.
 
-Decisions the paper leaves open: sigma is drawn uniformly and warped with the same shift as sampling
-(default 3.0) so training sees the noise levels inference spends its steps on; the XYZ loss has weight 1;
-the text is dropped (zero context) with probability 0.1 so classifier-free guidance works. The task mix
-(which frames each clip observes) is in :mod:`one4d.training.tasks`.
+Decisions the paper leaves open (defaults; ``one4d train one4d --sigma-shift/--xyz-weight/--text-dropout``
+change them): sigma is drawn uniformly and warped with the same shift as sampling (3.0) so training sees the
+noise levels inference spends its steps on; the XYZ loss has weight 1; the text is dropped (zero context) with
+probability 0.1 so classifier-free guidance works. The task mix (which frames each clip observes) is in
+:mod:`one4d.training.tasks`.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from accelerate import PartialState
 
 from ..dlc import One4DModel
+from .tasks import default_task_mix
 from .trainer import Schedule, Trainer
 
 
@@ -27,6 +29,11 @@ class StepSettings:
     shift: float = 3.0
     xyz_weight: float = 1.0
     text_dropout: float = 0.1
+
+    def changed(self) -> dict[str, float]:
+        """The settings that differ from the defaults (what a resumed run must share beyond the defaults)."""
+        default = StepSettings()
+        return {k: v for k, v in vars(self).items() if getattr(default, k) != v}
 
 
 def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
@@ -72,6 +79,7 @@ def flow_matching_loss(
 
 class BatchSource(Protocol):
     rng: np.random.Generator  # its draws; saved in checkpoints so that a resumed run draws the same batches
+    mix: dict[str, float]  # the task shares its draws follow (one4d.training.tasks)
 
     def draw(self, batch: int) -> tuple[torch.Tensor, ...]:
         """Clean RGB and XYZ latents, UMC masks, conditioning latents and text contexts of ``batch`` clips."""
@@ -79,17 +87,19 @@ class BatchSource(Protocol):
 
 def fit_two_modalities(model, batches: BatchSource, schedule: Schedule, batch: int, work: Path, tag: str, seed: int,
                        device: torch.device = torch.device("cpu"), on_checkpoint: Callable[[int], None] | None = None,
-                       accumulate: int = 1) -> bool:
+                       accumulate: int = 1, settings: StepSettings | None = None) -> bool:
     """Train a two-modality model's trainable parameters with the rectified-flow loss, resumably and on as
     many processes as launched (:class:`one4d.training.trainer.Trainer`; ``batch`` per process and
     micro-step); returns whether the schedule finished (not stopped by its time limit).
-    ``on_checkpoint(step)`` writes the weights with every checkpoint."""
+    ``on_checkpoint(step)`` writes the weights with every checkpoint; ``settings`` are the loss's (defaults:
+    :class:`StepSettings`)."""
     gen = torch.Generator().manual_seed(seed)
-    settings = StepSettings()
+    settings = settings or StepSettings()
     model.to(device).train()
     processes = PartialState(cpu=device.type == "cpu").num_processes
     trainer = Trainer(model, schedule, {"data": batches.rng, "noise": gen}, work, tag, device, accumulate,
-                      {"global_batch": batch * processes})
+                      {"global_batch": batch * processes, **settings.changed(),
+                       **({"task_mix": batches.mix} if batches.mix != default_task_mix() else {})})
 
     def step(wrapped: torch.nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
         rgb0, xyz0, mask, cond, ctx = (t.to(device) for t in batches.draw(batch * processes))

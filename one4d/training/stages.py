@@ -62,6 +62,7 @@ from .data import (
 )
 from .loop import StepSettings, fit_two_modalities, shifted_sigmas
 from .real_data import DatasetClips, parse_data
+from .tasks import parse_task_mix
 from .trainer import Schedule, Trainer, log_values, pick_device
 from .vae_growth import widen_latent
 
@@ -334,8 +335,18 @@ def stage_one4d(args: argparse.Namespace) -> bool:
         validate(step)
 
     sched = schedule(args, "one4d", args.one4d_steps, args.one4d_lr)
-    return fit_two_modalities(model, LatentBatches(args.work, seed=args.seed), sched, args.batch, args.work, "one4d", args.seed + 1,
-                              device, write, args.accumulate)
+    batches = LatentBatches(args.work, seed=args.seed, mix=parse_task_mix(args.task_mix) if args.task_mix else None)
+    return fit_two_modalities(model, batches, sched, args.batch, args.work, "one4d", args.seed + 1, device, write, args.accumulate,
+                              step_settings(args))
+
+
+def step_settings(args: argparse.Namespace) -> StepSettings:
+    """The one4d stage's loss settings from ``--sigma-shift``, ``--xyz-weight`` and ``--text-dropout``."""
+    for name, value, ok in (("--sigma-shift", args.sigma_shift, args.sigma_shift > 0), ("--xyz-weight", args.xyz_weight, args.xyz_weight >= 0),
+                            ("--text-dropout", args.text_dropout, 0 <= args.text_dropout < 1)):
+        if not (ok and math.isfinite(value)):
+            raise One4DInputError(f"{name} {value} is out of range: the shift must be > 0, the weight >= 0, the dropout in [0, 1).")
+    return StepSettings(shift=args.sigma_shift, xyz_weight=args.xyz_weight, text_dropout=args.text_dropout)
 
 
 def stage_ablation(args: argparse.Namespace) -> None:

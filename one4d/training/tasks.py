@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ..errors import One4DInputError
 from ..umc import sparse_indices
 
 PAPER_MIX = {"image": 0.35, "sparse": 0.30, "video": 0.35}
@@ -22,6 +23,27 @@ def default_task_mix(text_share: float = 0.10) -> dict[str, float]:
     mix = {k: v * (1 - text_share) for k, v in PAPER_MIX.items()}
     mix["text"] = text_share
     return mix
+
+
+def parse_task_mix(text: str) -> dict[str, float]:
+    """``"image=0.35,sparse=0.3,video=0.35,text=0.1"`` as shares summing to 1; tasks left out get none."""
+    mix: dict[str, float] = {}
+    known = sorted(default_task_mix())
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, eq, value = part.partition("=")
+        name = name.strip()
+        try:
+            share = float(value) if eq else float("nan")
+        except ValueError:
+            share = float("nan")
+        if name not in known or not math.isfinite(share) or share < 0 or name in mix:
+            raise One4DInputError(f"--task-mix: cannot use {part!r}; give each of the tasks {', '.join(known)} at most once as "
+                                  "NAME=SHARE with a share >= 0, e.g. image=0.35,sparse=0.3,video=0.35,text=0.1")
+        mix[name] = share
+    total = sum(mix.values())
+    if total <= 0:
+        raise One4DInputError(f"--task-mix: {text!r} gives no task a share above 0; e.g. image=0.35,sparse=0.3,video=0.35,text=0.1")
+    return {k: v / total for k, v in sorted(mix.items()) if v > 0}
 
 
 def draw_task(rng: np.random.Generator, mix: dict[str, float]) -> str:

@@ -219,7 +219,8 @@ class Trainer:
     def _restore(self, state: dict) -> None:
         if state["fingerprint"] != self.fingerprint:
             theirs, ours = state["fingerprint"], self.fingerprint
-            diff = ", ".join(f"{k} {theirs[k]!r:.60} there, {ours[k]!r:.60} here" for k in ours if theirs.get(k) != ours[k])
+            diff = ", ".join(f"{k} {theirs.get(k)!r:.60} there, {ours.get(k)!r:.60} here"
+                             for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
             raise One4DInputError(
                 f"the checkpoint {self.schedule.state_path} belongs to another run ({diff}); rerun with that run's "
                 "options to resume it, or delete the file to start this one."
