@@ -5,7 +5,8 @@ is this project's own because peft's mixed-adapter batch gathers and scatters su
 here RGB and XYZ samples ride in one batch ``[rgb..., xyz...]`` through every base layer (one matrix
 product over both token sets), each half gets its own LoRA delta from one batched product, attention stays
 per sample (the modalities never share a sequence), and zero-initialized links add each branch's hidden
-states to the other's after the linked blocks.
+states to the other's after the linked blocks. Inference (no autograd) on small layers, where the rank-r
+products are a sizeable share of the cost, uses per-branch merged weights instead (``merges_for_inference``).
 
 Decisions the paper leaves open: alpha defaults to the rank (scale 1); links sit after 5 evenly spaced
 blocks (``default_link_layers``) and have a bias; the image (CLIP) context, like the text, is shared by both
@@ -115,16 +116,47 @@ class SharedInputGroup:
         return out
 
 
+MERGE_SHARE = 1 / 8  # merge for inference when the adapters' products cost more than this share of the base's
+
+
+def merges_for_inference(layer: LoraLinear) -> bool:
+    """Whether inference runs ``layer`` with per-branch merged weights ``W + s B_b A_b`` (one batched product)
+    instead of the base product plus the two rank-r ones: when the rank-r products are a sizeable share of
+    the cost (small models such as the embedded one; never Wan's, where they are 1-3 %) and the base is a
+    plain float Linear. The merged pair costs two copies of the layer's weight, so only small layers qualify."""
+    base, r = layer.base_layer, layer.lora_A[BRANCHES[0]].weight.shape[0]
+    return (type(base) is nn.Linear and base.weight.dtype in (torch.float32, torch.float16, torch.bfloat16)
+            and r * (base.in_features + base.out_features) > MERGE_SHARE * base.in_features * base.out_features)
+
+
+def _merged_weights(layer: LoraLinear) -> torch.Tensor:
+    """``[2, out, in]`` merged weights of both branches, cached until any of their tensors changes."""
+    w = layer.base_layer.weight
+    parts = [w] + [m[b].weight for b in BRANCHES for m in (layer.lora_A, layer.lora_B)]
+    key = (tuple((t.data_ptr(), t._version, t.device, t.dtype) for t in parts), layer.scaling[BRANCHES[0]])
+    cached = getattr(layer, "_one4d_merged", None)
+    if cached is None or cached[0] != key:
+        s = layer.scaling[BRANCHES[0]]
+        merged = torch.stack([w.float() + s * (layer.lora_B[b].weight.float() @ layer.lora_A[b].weight.float()) for b in BRANCHES])
+        cached = layer._one4d_merged = (key, merged.to(w.dtype))
+    return cached[1]
+
+
 def _dual_branch_forward(self: LoraLinear, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     """Patched forward of a peft LoRA Linear; behaviour depends on the thread's forward mode."""
     if _MODE.kind == "peft":
         return LoraLinear.forward(self, x, *args, **kwargs)
-    out = self.base_layer(x, *args, **kwargs)
-    if _MODE.kind != "dlc":
-        return out
     n = x.shape[0] // 2
     rows = x[0].numel() // x.shape[-1] * n  # tokens per branch
     x2 = x.reshape(2, rows, x.shape[-1])
+    if _MODE.kind == "dlc" and not torch.is_grad_enabled() and merges_for_inference(self):
+        w, bias = _merged_weights(self), self.base_layer.bias
+        out = torch.bmm(x2.to(w.dtype), w.transpose(1, 2))
+        out = (out if bias is None else out + bias.to(out.dtype)).reshape(*x.shape[:-1], w.shape[1])
+        return _add_extras(self, x, out, n)
+    out = self.base_layer(x, *args, **kwargs)
+    if _MODE.kind != "dlc":
+        return out
     group = getattr(self, "one4d_group", None)
     if group is not None:
         xa = group.down(self, x2, x)
@@ -137,9 +169,14 @@ def _dual_branch_forward(self: LoraLinear, x: torch.Tensor, *args, **kwargs) -> 
         out.view(2, rows, -1).baddbmm_(xa, bm.transpose(1, 2), alpha=self.scaling[BRANCHES[0]])
     else:
         out = out + (torch.bmm(xa, bm.transpose(1, 2)) * self.scaling[BRANCHES[0]]).reshape(out.shape).to(out.dtype)
+    return _add_extras(self, x, out, n)
+
+
+def _add_extras(layer: LoraLinear, x: torch.Tensor, out: torch.Tensor, n: int) -> torch.Tensor:
+    """Add the thread's extra (community) adapters to the RGB half of a two-branch output."""
     for name, strength in _MODE.extras:
-        if name in self.lora_A:
-            extra = _lora_delta(self, name, x[:n]) * (self.scaling[name] * strength)
+        if name in layer.lora_A:
+            extra = _lora_delta(layer, name, x[:n]) * (layer.scaling[name] * strength)
             out = torch.cat([out[:n] + extra.to(out.dtype), out[n:]])
     return out
 

@@ -148,3 +148,53 @@ def test_adapters_on_fp8_stored_weights_are_bf16():
             mod.weight.data = mod.weight.data.to(torch.float8_e4m3fn)
     model = One4DModel(dit, DitVariant(DIT_PRESETS["tiny-inp"], None), DLCConfig(rank=4))
     assert {p.dtype for n, p in model.named_parameters() if "lora_" in n} == {torch.bfloat16}
+
+
+def test_inference_with_merged_weights_matches_the_two_branch_products(monkeypatch):
+    """Small layers run inference on per-branch merged weights: same outputs as the base product plus the
+    rank-r ones, rebuilt when a weight changes in place, and never while autograd records (training)."""
+    import one4d.dlc as dlc
+
+    model = _model("tiny-inp-clip")
+    _randomize_links(model)
+    for _, layer in model.lora_layers():
+        for b in BRANCHES:
+            torch.nn.init.normal_(layer.lora_B[b].weight, std=0.2)
+    batch = _batch(model)
+    assert all(dlc.merges_for_inference(layer) for _, layer in model.lora_layers())
+    model(*batch)  # autograd on: the unmerged path, nothing cached
+    assert not any(hasattr(layer, "_one4d_merged") for _, layer in model.lora_layers())
+
+    def both():
+        with torch.no_grad():
+            merged = model(*batch)
+            monkeypatch.setattr(dlc, "MERGE_SHARE", float("inf"))
+            plain = model(*batch)
+            monkeypatch.setattr(dlc, "MERGE_SHARE", 1 / 8)
+        for got, want in zip(merged, plain):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        return merged
+
+    before = both()
+    assert all(hasattr(layer, "_one4d_merged") for _, layer in model.lora_layers())
+    with torch.no_grad():
+        for _, layer in model.lora_layers():
+            layer.lora_B["xyz"].weight.mul_(2)  # in place, as an optimizer step
+    after = both()
+    assert (after[1] - before[1]).abs().max() > 1e-3
+    assert (after[0] - before[0]).abs().max() > 1e-3  # through the links
+
+
+def test_large_layers_keep_the_rank_r_products():
+    """Wan-sized layers (rank 64 on 5120 x 5120) are not merged: the adapters cost 2.5 % there, a merged
+    pair would cost two more copies of the weight."""
+    from types import SimpleNamespace
+
+    from one4d.dlc import merges_for_inference
+
+    def layer(width: int, rank: int):
+        with torch.device("meta"):
+            return SimpleNamespace(base_layer=torch.nn.Linear(width, width), lora_A={"rgb": torch.nn.Linear(width, rank, bias=False)})
+
+    assert not merges_for_inference(layer(5120, 64)) and not merges_for_inference(layer(1536, 64))
+    assert merges_for_inference(layer(128, 16)) and merges_for_inference(layer(128, 64))
