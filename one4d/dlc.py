@@ -122,7 +122,7 @@ MERGE_SHARE = 1 / 8  # merge for inference when the adapters' products cost more
 def merges_for_inference(layer: LoraLinear) -> bool:
     """Whether inference runs ``layer`` with per-branch merged weights ``W + s B_b A_b`` (one batched product)
     instead of the base product plus the two rank-r ones: when the rank-r products are a sizeable share of
-    the cost (small models such as the embedded one; never Wan's, where they are 1-3 %) and the base is a
+    the cost (small models such as the embedded one; not Wan's, where rank 64 costs 2.5-8 %) and the base is a
     plain float Linear. The merged pair costs two copies of the layer's weight, so only small layers qualify."""
     base, r = layer.base_layer, layer.lora_A[BRANCHES[0]].weight.shape[0]
     return (type(base) is nn.Linear and base.weight.dtype in (torch.float32, torch.float16, torch.bfloat16)
