@@ -92,3 +92,39 @@ def test_vae_gradient_clipping_is_applied_when_asked(tmp_path, monkeypatch, caps
     assert main(["train", "vae", "--work", str(tmp_path / "w2"), "--vae-steps", "2", "--vae-crop", "16", "--vae-window", "5",
                  "--vae-clip", "1.0", "--vae-batch", "2"]) == 0
     assert norms == [1.0, 1.0]
+
+
+def test_anchored_vae_fine_tune_keeps_the_latents_and_their_statistics(tmp_path, capsys):
+    from one4d.backbone import build_vae
+    from one4d.models import read_component_config
+    from one4d.training.data import load_training_set, video_tensor
+
+    work = tmp_path / "w"
+    assert main(["train", "data", "--work", str(work), "--clips", "2"]) == 0
+    fast = ["--vae-window", "1", "--vae-crop", "16", "--vae-batch", "2", "--vae-validate-scenes", "0"]
+    assert main(["train", "vae", "--work", str(work), "--vae-steps", "2", *fast]) == 0
+    start = work / "start.safetensors"
+    start.write_bytes((work / "vae.safetensors").read_bytes())
+    assert main(["train", "vae", "--work", str(work), "--vae-steps", "1", "--vae-anchor", "1"]) == 2
+    assert "--vae-anchor keeps the latents of the --vae-init VAE" in capsys.readouterr().err
+
+    def latents(path):
+        vae = build_vae(read_component_config(path)).eval()
+        vae.load_state_dict(read_safetensors(path))
+        with torch.no_grad():
+            return vae.encode(video_tensor(load_training_set(work)["rgb"][:, :1])).latent_dist.mean
+
+    drift = {}
+    for weight in ("0", "1000"):
+        out = tmp_path / f"a{weight}"
+        out.mkdir()
+        (out / "data.npz").write_bytes((work / "data.npz").read_bytes())
+        assert main(["train", "vae", "--work", str(out), "--vae-steps", "6", "--vae-lr", "3e-3", "--vae-init", str(start),
+                     "--vae-anchor", weight, *fast]) == 0
+        drift[weight] = (latents(out / "vae.safetensors") - latents(start)).square().mean().item()
+        stats = {k: read_component_config(out / "vae.safetensors")[k] for k in ("latents_mean", "latents_std")}
+        kept = stats == {k: read_component_config(start)[k] for k in ("latents_mean", "latents_std")}
+        assert kept == (weight != "0")  # anchored: the init's normalization, the one the DiT was trained with
+    assert 0 < drift["1000"] < 0.5 * drift["0"]
+    logged = [json.loads(line) for line in (tmp_path / "a1000" / "log.jsonl").read_text().splitlines()]
+    assert any(r.get("drift", 0) > 0 for r in logged)

@@ -44,6 +44,10 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                         "(new channels start unused; 0: keep its channels)")
     p.add_argument("--vae-train", choices=("all", "decoder"), default="all",
                    help="vae: 'decoder' fine-tunes only the decoder: latents stay the same, so DiT and One4D weights stay valid")
+    p.add_argument("--vae-anchor", type=float, default=0.0,
+                   help="vae: with --vae-init, fine-tune the encoder too but keep procedural clips' latents near the "
+                        "init VAE's (this weight times their mean squared drift in normalized latent units; the init's "
+                        "latent statistics are kept), so DiT and One4D weights trained on it stay usable; 0: off")
     p.add_argument("--base-steps", type=int, default=2000, help="base: training steps of the base DiT")
     p.add_argument("--base-lr", type=float, default=1e-3, help="base: peak learning rate")
     p.add_argument("--one4d-steps", type=int, default=2000, help="one4d: training steps of the adapters and links")

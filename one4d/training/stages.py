@@ -14,6 +14,7 @@ LoRA on the same data and budget and evaluates them (``ablation.json``). Losses 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -74,12 +75,12 @@ def stage_data(args: argparse.Namespace) -> None:
 
 
 def _vae_clips(args: argparse.Namespace, rgb: np.ndarray, xyz: np.ndarray | None, rng: np.random.Generator,
-               photos: PhotoClips | None = None) -> torch.Tensor:
-    """One VAE training batch: windows of RGB clips, a share of them normalized pointmaps and a share
-    (``--vae-photo-share``) pseudo-videos of natural photos (:mod:`one4d.data.photos`), half of them mirrored left-right
-    (400 procedural clips are few; a mirrored room is as valid a picture), cut to random ``--vae-crop``
-    squares when asked: the VAE is convolutional, and a 32 x 32 crop costs a quarter of a 64 x 64 frame, so a
-    CPU sees four times the clips."""
+               photos: PhotoClips | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One VAE training batch and which of its clips are photos: windows of RGB clips, a share of them normalized
+    pointmaps and a share (``--vae-photo-share``) pseudo-videos of natural photos (:mod:`one4d.data.photos`), half of
+    them mirrored left-right (400 procedural clips are few; a mirrored room is as valid a picture), cut to random
+    ``--vae-crop`` squares when asked: the VAE is convolutional, and a 32 x 32 crop costs a quarter of a 64 x 64
+    frame, so a CPU sees four times the clips."""
     window, n = args.vae_window, args.vae_batch
     idx = rng.integers(0, len(rgb), n)
     start = rng.integers(0, recipe.FRAMES - window + 1, n)
@@ -89,9 +90,11 @@ def _vae_clips(args: argparse.Namespace, rgb: np.ndarray, xyz: np.ndarray | None
     top, left = rng.integers(0, rgb.shape[2] - crop + 1, n), rng.integers(0, rgb.shape[3] - crop + 1, n)
     clips = [(xyz if u else rgb)[i, s : s + window, y : y + crop, x : x + crop] for i, s, u, y, x in zip(idx, start, use_xyz, top, left)]
     clips = [c[:, :, ::-1] if f else c for c, f in zip(clips, flip)]
+    is_photo = np.zeros(n, bool)
     if photos is not None:
-        clips = [photos.draw(rng, window, crop) if p else c for c, p in zip(clips, rng.random(n) < args.vae_photo_share)]
-    return video_tensor(np.stack(clips))
+        is_photo = rng.random(n) < args.vae_photo_share
+        clips = [photos.draw(rng, window, crop) if p else c for c, p in zip(clips, is_photo)]
+    return video_tensor(np.stack(clips)), torch.from_numpy(is_photo)
 
 
 def _latent_statistics(vae, rgb: np.ndarray, cfg: dict) -> dict:
@@ -104,6 +107,25 @@ def _latent_statistics(vae, rgb: np.ndarray, cfg: dict) -> dict:
     return dict(cfg, latents_mean=z.mean((0, 2, 3, 4)).tolist(), latents_std=z.std((0, 2, 3, 4)).tolist())
 
 
+class _LatentAnchor:
+    """A frozen copy of the ``--vae-init`` VAE: how far the training encoder's latent means have drifted
+    from it, in the units the DiT reads (each channel divided by the init's latent std)."""
+
+    def __init__(self, vae: torch.nn.Module, cfg: dict):
+        if "latents_std" not in cfg:
+            raise One4DInputError("--vae-anchor needs a --vae-init file with latent statistics (one written by "
+                                  "`one4d train vae`); this one has none.")
+        self.frozen = copy.deepcopy(vae).eval().requires_grad_(False)
+        self.std = torch.tensor(cfg["latents_std"], dtype=torch.float32).view(1, -1, 1, 1, 1)
+
+    def drift(self, x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """Mean squared normalized difference between ``mean`` (the training encoder's, for clips ``x``) and the
+        frozen encoder's latent means of the same clips."""
+        with torch.no_grad():
+            old = self.frozen.encode(x).latent_dist.mean.float()
+        return ((mean.float() - old) / self.std.to(old.device)).square().mean()
+
+
 def schedule(args: argparse.Namespace, name: str, steps: int, lr: float, **kw) -> Schedule:
     """The stage's :class:`Schedule` from the shared options (time limit, checkpoint interval)."""
     return Schedule(steps=steps, lr=lr, state_path=args.work / f"{name}.state.pt", time_limit=args.time_limit * 60,
@@ -113,6 +135,9 @@ def schedule(args: argparse.Namespace, name: str, steps: int, lr: float, **kw) -
 def stage_vae(args: argparse.Namespace) -> bool:
     if args.vae_train == "decoder" and not args.vae_init:
         raise One4DInputError("--vae-train decoder fine-tunes an existing VAE; give it with --vae-init.")
+    if args.vae_anchor and (not args.vae_init or args.vae_train == "decoder" or args.vae_z_dim):
+        raise One4DInputError("--vae-anchor keeps the latents of the --vae-init VAE while its encoder trains: give the VAE "
+                              "with --vae-init, train all of it (--vae-train all) and keep its channels (no --vae-z-dim).")
     if args.vae_z_dim and (not args.vae_init or args.vae_train == "decoder"):
         raise One4DInputError("--vae-z-dim widens the latent of a trained VAE: give it with --vae-init, and train "
                               "all of it (--vae-train all); a new VAE takes its channels from the recipe.")
@@ -139,13 +164,16 @@ def stage_vae(args: argparse.Namespace) -> bool:
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
     vae.to(device)
+    anchor = _LatentAnchor(vae, cfg) if args.vae_anchor else None
     rng = np.random.default_rng(0)
     gen = torch.Generator().manual_seed(1)
     sched = schedule(args, "vae", args.vae_steps, args.vae_lr, betas=(0.9, 0.99), clip_norm=args.vae_clip)
-    trainer = Trainer(vae, sched, {"data": rng, "noise": gen}, args.work, "vae", device)
+    trainer = Trainer(vae, sched, {"data": rng, "noise": gen}, args.work, "vae", device,
+                      identity={"vae_anchor": args.vae_anchor} if anchor is not None else {})
 
     def step(_model: torch.nn.Module) -> tuple[torch.Tensor, dict[str, float]]:  # one process: encode/decode called directly
-        x = _vae_clips(args, rgb, xyz, rng, photos).to(device)
+        x, is_photo = _vae_clips(args, rgb, xyz, rng, photos)
+        x = x.to(device)
         with torch.set_grad_enabled(args.vae_train == "all"):
             post = vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(device)
@@ -154,14 +182,20 @@ def stage_vae(args: argparse.Namespace) -> bool:
         mse = (rec - x).square().mean()
         kl = post.kl().float().mean() / x[0].numel()
         loss = l1 + mse + args.vae_kl * kl
-        return loss, {"loss": loss.item(), "l1": l1.item(), "psnr": 10 * math.log10(4 / max(mse.item(), 1e-12)), "kl": kl.item()}
+        logged = {"l1": l1.item(), "psnr": 10 * math.log10(4 / max(mse.item(), 1e-12)), "kl": kl.item()}
+        if anchor is not None and not is_photo.all():
+            drift = anchor.drift(x[~is_photo.to(device)], post.mean[~is_photo.to(device)])
+            loss = loss + args.vae_anchor * drift
+            logged["drift"] = drift.item()
+        return loss, {"loss": loss.item(), **logged}
 
     def write(step: int) -> None:
         if not is_writer():
             return
         vae.eval()
-        # decoder-only fine-tuning keeps the encoder, so its latent statistics stay bit for bit
-        out = cfg if args.vae_train == "decoder" else _latent_statistics(vae, rgb, cfg)
+        # decoder-only fine-tuning keeps the encoder, so its latent statistics stay bit for bit; an anchored encoder keeps
+        # the init's statistics, the normalization the DiT was trained with
+        out = cfg if args.vae_train == "decoder" or anchor is not None else _latent_statistics(vae, rgb, cfg)
         save_component({k: v.cpu() for k, v in vae.state_dict().items()}, out, args.work / "vae.safetensors")
         if args.vae_validate_scenes > 0:  # the round trip on held-out validation scenes: the curve to judge the VAE by
             # (a round trip does not depend on the latent statistics, so the training VAE serves as it is)
