@@ -1,5 +1,5 @@
-"""Strides and latent channels come from the VAE's config: the whole pipeline runs on two stride layouts,
-and a DiT that does not fit its VAE is refused by name."""
+"""Strides and latent channels come from the VAE's config: the whole pipeline runs on two stride layouts and on a
+residual (Wan2.2-style) VAE, and a DiT that does not fit its VAE is refused by name."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,10 +14,13 @@ from one4d.pipeline import One4DPipeline
 from one4d.sampling import SamplerSettings
 from one4d.text import HashTextEncoder
 
-# Wan2.1's layout (8x space, 4x time, 16 channels) and the embedded v2 layout (4x space) with 8 channels.
+# Wan2.1's layout (8x space, 4x time, 16 channels), the embedded v2 layout (4x space) with 8 channels, and a
+# Wan2.2-style residual VAE (average-pool shortcuts around its down and up blocks) of the same strides.
 LAYOUTS = {
     "wan-like": {"base_dim": 8, "z_dim": 16},
     "stride4": {"base_dim": 8, "z_dim": 8, "dim_mult": [1, 2, 4], "temperal_downsample": [True, True]},
+    "stride4-residual": {"base_dim": 8, "z_dim": 8, "dim_mult": [1, 2, 2], "temperal_downsample": [True, True],
+                         "is_residual": True},
 }
 
 
