@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The v2.2 recipe of the embedded model (one4d/training/recipe.py: 4x-stride VAE of width 32, DiT 128 wide x 8
-# blocks, One4D rank 16, grown to rank 64 with links at every block at the end), stage by stage, with the times measured on a 2-core CPU (docs/embedded.md).
+# The v2.3 recipe of the embedded model (one4d/training/recipe.py: 4x-stride VAE of width 32, DiT 128 wide x 8
+# blocks, One4D rank 16, grown to rank 64 with links at every block, then trained on at a lower rate), stage by stage, with the times measured on a 2-core CPU (docs/embedded.md).
 # Usage: bash scripts/train_embedded.sh [WORK_DIR]   then `one4d eval --model WORK_DIR --json > new.json`,
 # `one4d eval --compare shipped.json new.json`, and copy WORK_DIR/{model.json,vae,dit,one4d}.safetensors to
 # one4d/assets/embedded/ if it wins. Every stage resumes when rerun after an interruption (--time-limit too).
@@ -40,3 +40,7 @@ cp "$W/one4d.safetensors" "$W/one4d_6800.safetensors"
 # v2.2: the adapters grown to rank 64 and links at all 8 blocks (the grown model starts where v2.1 is)
 one4d train one4d --work "$W" --threads 2 --precision bf16 --one4d-steps 2000 --batch 12 --one4d-lr 1e-3 \
   --checkpoint-every 500 --seed 12 --rank 64 --links 8 --one4d-init "$W/one4d_6800.safetensors"  # ~89 min of one thread
+cp "$W/one4d.safetensors" "$W/one4d_8800.safetensors"
+# v2.3: 1,800 more steps at a third of the peak rate (a restart at 1e-3 spends its first 1,000 steps recovering)
+one4d train one4d --work "$W" --threads 2 --precision bf16 --one4d-steps 1800 --batch 12 --one4d-lr 3e-4 \
+  --checkpoint-every 450 --seed 13 --rank 64 --links 8 --one4d-init "$W/one4d_8800.safetensors"  # ~80 min of one thread
