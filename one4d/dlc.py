@@ -129,16 +129,28 @@ def merges_for_inference(layer: LoraLinear) -> bool:
             and r * (base.in_features + base.out_features) > MERGE_SHARE * base.in_features * base.out_features)
 
 
-def _merged_weights(layer: LoraLinear) -> torch.Tensor:
-    """``[2, out, in]`` merged weights of both branches, cached until any of their tensors changes."""
-    w = layer.base_layer.weight
-    parts = [w] + [m[b].weight for b in BRANCHES for m in (layer.lora_A, layer.lora_B)]
+def _merge(layer: LoraLinear) -> torch.Tensor:
+    """``[2, out, in]`` weights ``W + s B_b A_b`` of both branches, in the base weight's dtype."""
+    w, s = layer.base_layer.weight, layer.scaling[BRANCHES[0]]
+    merged = torch.stack([w.float() + s * (layer.lora_B[b].weight.float() @ layer.lora_A[b].weight.float()) for b in BRANCHES])
+    return merged.to(w.dtype)
+
+
+def _merged_weights(layer: LoraLinear, rows: int) -> torch.Tensor | None:
+    """``[2, out, in]`` merged weights of both branches, cached until any of their tensors changes.
+
+    Weights made under ``torch.inference_mode`` (ComfyUI builds and runs models in it) keep no version counter,
+    so an in-place update could not be told from the cache key: they are merged afresh on every call when that
+    costs less than the rank-r products over ``rows`` tokens per branch, and ``None`` (run unmerged) otherwise."""
+    parts = [layer.base_layer.weight] + [m[b].weight for b in BRANCHES for m in (layer.lora_A, layer.lora_B)]
+    if any(t.is_inference() for t in parts):
+        base = layer.base_layer
+        cheaper = base.in_features * base.out_features < rows * (base.in_features + base.out_features)
+        return _merge(layer) if cheaper else None
     key = (tuple((t.data_ptr(), t._version, t.device, t.dtype) for t in parts), layer.scaling[BRANCHES[0]])
     cached = getattr(layer, "_one4d_merged", None)
     if cached is None or cached[0] != key:
-        s = layer.scaling[BRANCHES[0]]
-        merged = torch.stack([w.float() + s * (layer.lora_B[b].weight.float() @ layer.lora_A[b].weight.float()) for b in BRANCHES])
-        cached = layer._one4d_merged = (key, merged.to(w.dtype))
+        cached = layer._one4d_merged = (key, _merge(layer))
     return cached[1]
 
 
@@ -149,8 +161,9 @@ def _dual_branch_forward(self: LoraLinear, x: torch.Tensor, *args, **kwargs) -> 
     n = x.shape[0] // 2
     rows = x[0].numel() // x.shape[-1] * n  # tokens per branch
     x2 = x.reshape(2, rows, x.shape[-1])
-    if _MODE.kind == "dlc" and not torch.is_grad_enabled() and merges_for_inference(self):
-        w, bias = _merged_weights(self), self.base_layer.bias
+    w = _merged_weights(self, rows) if _MODE.kind == "dlc" and not torch.is_grad_enabled() and merges_for_inference(self) else None
+    if w is not None:
+        bias = self.base_layer.bias
         out = torch.bmm(x2.to(w.dtype), w.transpose(1, 2))
         out = (out if bias is None else out + bias.to(out.dtype)).reshape(*x.shape[:-1], w.shape[1])
         return _add_extras(self, x, out, n)

@@ -185,6 +185,40 @@ def test_inference_with_merged_weights_matches_the_two_branch_products(monkeypat
     assert (after[0] - before[0]).abs().max() > 1e-3  # through the links
 
 
+def test_merged_inference_on_a_model_built_in_inference_mode(monkeypatch):
+    """ComfyUI builds and runs models under torch.inference_mode, whose tensors keep no version counter: the
+    merged path still runs, equals the unmerged one, caches nothing, and follows an in-place weight update."""
+    import one4d.dlc as dlc
+
+    with torch.inference_mode():
+        model = _model("tiny-inp-clip")
+        _randomize_links(model)
+        for _, layer in model.lora_layers():
+            for b in BRANCHES:
+                torch.nn.init.normal_(layer.lora_B[b].weight, std=0.2)
+        batch = _batch(model)
+        assert all(p.is_inference() for p in model.parameters())
+        calls = []
+        original = dlc._merge
+        monkeypatch.setattr(dlc, "_merge", lambda layer: calls.append(layer) or original(layer))
+
+        def both():
+            merged = model(*batch)
+            monkeypatch.setattr(dlc, "MERGE_SHARE", float("inf"))
+            plain = model(*batch)
+            monkeypatch.setattr(dlc, "MERGE_SHARE", 1 / 8)
+            for got, want in zip(merged, plain):
+                torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+            return merged
+
+        before = both()
+        assert calls and not any(hasattr(layer, "_one4d_merged") for _, layer in model.lora_layers())
+        for _, layer in model.lora_layers():
+            layer.lora_B["xyz"].weight.mul_(2)
+        after = both()
+    assert (after[1] - before[1]).abs().max() > 1e-3
+
+
 def test_large_layers_keep_the_rank_r_products():
     """Wan-sized layers (rank 64 on 5120 x 5120) are not merged: the adapters cost 2.5 % there, a merged
     pair would cost two more copies of the weight."""
