@@ -150,6 +150,19 @@ def test_adapters_on_fp8_stored_weights_are_bf16():
     assert {p.dtype for n, p in model.named_parameters() if "lora_" in n} == {torch.bfloat16}
 
 
+def _merged_equals_unmerged(model: One4DModel, batch: tuple, monkeypatch) -> tuple:
+    """The model's outputs with merged inference, checked equal to those of the unmerged path (autograd off)."""
+    import one4d.dlc as dlc
+
+    merged = model(*batch)
+    monkeypatch.setattr(dlc, "MERGE_SHARE", float("inf"))
+    plain = model(*batch)
+    monkeypatch.setattr(dlc, "MERGE_SHARE", 1 / 8)
+    for got, want in zip(merged, plain):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    return merged
+
+
 def test_inference_with_merged_weights_matches_the_two_branch_products(monkeypatch):
     """Small layers run inference on per-branch merged weights: same outputs as the base product plus the
     rank-r ones, rebuilt when a weight changes in place, and never while autograd records (training)."""
@@ -165,22 +178,13 @@ def test_inference_with_merged_weights_matches_the_two_branch_products(monkeypat
     model(*batch)  # autograd on: the unmerged path, nothing cached
     assert not any(hasattr(layer, "_one4d_merged") for _, layer in model.lora_layers())
 
-    def both():
-        with torch.no_grad():
-            merged = model(*batch)
-            monkeypatch.setattr(dlc, "MERGE_SHARE", float("inf"))
-            plain = model(*batch)
-            monkeypatch.setattr(dlc, "MERGE_SHARE", 1 / 8)
-        for got, want in zip(merged, plain):
-            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-        return merged
-
-    before = both()
+    with torch.no_grad():
+        before = _merged_equals_unmerged(model, batch, monkeypatch)
     assert all(hasattr(layer, "_one4d_merged") for _, layer in model.lora_layers())
     with torch.no_grad():
         for _, layer in model.lora_layers():
             layer.lora_B["xyz"].weight.mul_(2)  # in place, as an optimizer step
-    after = both()
+        after = _merged_equals_unmerged(model, batch, monkeypatch)
     assert (after[1] - before[1]).abs().max() > 1e-3
     assert (after[0] - before[0]).abs().max() > 1e-3  # through the links
 
@@ -202,20 +206,11 @@ def test_merged_inference_on_a_model_built_in_inference_mode(monkeypatch):
         original = dlc._merge
         monkeypatch.setattr(dlc, "_merge", lambda layer: calls.append(layer) or original(layer))
 
-        def both():
-            merged = model(*batch)
-            monkeypatch.setattr(dlc, "MERGE_SHARE", float("inf"))
-            plain = model(*batch)
-            monkeypatch.setattr(dlc, "MERGE_SHARE", 1 / 8)
-            for got, want in zip(merged, plain):
-                torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-            return merged
-
-        before = both()
+        before = _merged_equals_unmerged(model, batch, monkeypatch)
         assert calls and not any(hasattr(layer, "_one4d_merged") for _, layer in model.lora_layers())
         for _, layer in model.lora_layers():
             layer.lora_B["xyz"].weight.mul_(2)
-        after = both()
+        after = _merged_equals_unmerged(model, batch, monkeypatch)
     assert (after[1] - before[1]).abs().max() > 1e-3
 
 
