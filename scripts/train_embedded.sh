@@ -10,7 +10,7 @@ VAE_MIX=(--vae-clip 1.0 --vae-pointmap-share 0.5 --vae-photo-share 0.2 --vae-val
 one4d train data --work "$W"                                                        # 400 clips, 23 s
 # VAE phase 1: 5-frame windows of 16 x 16 crops learn the codec fastest per CPU minute          (~58 min)
 one4d train vae --work "$W" --threads 2 --vae-steps 6000 --vae-batch 8 --vae-window 5 --vae-crop 16 \
-  --vae-lr 1e-3 --checkpoint-every 1000 "${VAE_MIX[@]}"
+  --vae-lr 1e-3 --checkpoint-every 1000 --vae-arch plain "${VAE_MIX[@]}"
 cp "$W/vae.safetensors" "$W/vae_phase1.safetensors"
 # phase 2: full 17-frame clips train the causal cache across chunks                             (~25 min)
 one4d train vae --work "$W" --threads 2 --vae-steps 700 --vae-batch 4 --vae-window 17 --vae-crop 32 \

@@ -128,3 +128,18 @@ def test_anchored_vae_fine_tune_keeps_the_latents_and_their_statistics(tmp_path,
     assert 0 < drift["1000"] < 0.5 * drift["0"]
     logged = [json.loads(line) for line in (tmp_path / "a1000" / "log.jsonl").read_text().splitlines()]
     assert any(r.get("drift", 0) > 0 for r in logged)
+
+
+def test_a_new_vae_takes_the_architecture_asked_for(tmp_path):
+    from one4d.models import read_component_config
+
+    work = tmp_path / "w"
+    assert main(["train", "data", "--work", str(work), "--clips", "2"]) == 0
+    fast = ["--vae-steps", "1", "--vae-window", "1", "--vae-crop", "16", "--vae-batch", "1", "--vae-validate-scenes", "0"]
+    configs = {}
+    for arch in ("residual", "plain"):
+        assert main(["train", "vae", "--work", str(work), "--vae-arch", arch, *fast]) == 0
+        configs[arch] = read_component_config(work / "vae.safetensors")
+    assert configs["residual"]["is_residual"] and configs["residual"]["dim_mult"] == [1, 2, 2]
+    assert not configs["plain"].get("is_residual") and configs["plain"]["dim_mult"] == [1, 2, 4]
+    assert {c["scale_factor_spatial"] for c in configs.values()} == {4}

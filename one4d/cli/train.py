@@ -39,6 +39,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vae-crop", type=int, default=0,
                    help="vae: train on random square crops of this many pixels (a multiple of the VAE stride; 0: whole frames)")
     p.add_argument("--vae-init", default="", help="vae: start from this safetensors file (fine-tuning)")
+    p.add_argument("--vae-arch", choices=("residual", "plain"), default="residual",
+                   help="vae: architecture of a new VAE (without --vae-init): 'residual' (Wan2.2-style shortcuts; learns "
+                        "faster) or 'plain' (the shipped v2 VAE's)")
     p.add_argument("--vae-z-dim", type=int, default=0,
                    help="vae: widen the --vae-init VAE's latent to this many channels, keeping what it reconstructs "
                         "(new channels start unused; 0: keep its channels)")

@@ -1,7 +1,8 @@
 """The embedded model's recipe: the shapes of the small Wan-style VAE, DiT and One4D adapters that
 ``one4d train`` trains into a model folder, and the folder layout it writes.
 
-Shapes: 17 frames at 64 x 64 (:data:`one4d.defaults.EMBEDDED`). VAE (v2): the Wan VAE architecture with base
+Shapes: 17 frames at 64 x 64 (:data:`one4d.defaults.EMBEDDED`). VAE (v2, shipped; ``--vae-arch plain``; a new VAE
+is ``residual`` by default, :data:`VAE_CONFIGS`): the Wan VAE architecture with base
 width 32 and two down-sampling stages, each 2x in space and time: 4x spatial and 4x temporal stride, 16
 latent channels (16 x 16 latents per frame instead of the 8 x 8 of Wan's 8x stride, which capped the v1
 model's pictures at about 18.7 dB). DiT: width 128 (4 heads of 32), FFN 384, 8 blocks, Fun-InP input layout
@@ -20,8 +21,11 @@ from ..defaults import EMBEDDED
 from ..models import EMBEDDED_LAYOUT
 
 FRAMES, HEIGHT, WIDTH = EMBEDDED.frames, EMBEDDED.height, EMBEDDED.width
-VAE_CONFIG = {"base_dim": 32, "z_dim": 16, "dim_mult": [1, 2, 4], "temperal_downsample": [True, True],
-              "scale_factor_spatial": 4, "scale_factor_temporal": 4}
+_STRIDE4 = {"base_dim": 32, "z_dim": 16, "temperal_downsample": [True, True], "scale_factor_spatial": 4, "scale_factor_temporal": 4}
+# a new VAE's architecture (`one4d train vae --vae-arch`): "plain" is the shipped v2 VAE's; "residual" adds Wan2.2's
+# parameter-free average-pool shortcuts around each down and up block (its widths must then divide evenly: [1, 2, 2]),
+# and learns faster per step and per second on a CPU (docs/embedded.md, "the residual VAE")
+VAE_CONFIGS = {"plain": dict(_STRIDE4, dim_mult=[1, 2, 4]), "residual": dict(_STRIDE4, dim_mult=[1, 2, 2], is_residual=True)}
 TEXT_DIM = 64
 RANK = 16
 MODEL_LAYOUT = EMBEDDED_LAYOUT

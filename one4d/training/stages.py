@@ -149,7 +149,7 @@ def stage_vae(args: argparse.Namespace) -> bool:
         xyz = ((normalized_pointmaps(data) * 0.5 + 0.5) * 255).round().astype(np.uint8)
     torch.manual_seed(0)
     device = pick_device(args.device)
-    cfg = read_component_config(Path(args.vae_init)) if args.vae_init else dict(recipe.VAE_CONFIG)
+    cfg = read_component_config(Path(args.vae_init)) if args.vae_init else dict(recipe.VAE_CONFIGS[args.vae_arch])
     state = read_safetensors(args.vae_init) if args.vae_init else None
     if args.vae_z_dim and args.vae_z_dim != cfg["z_dim"]:
         state, cfg = widen_latent(state, cfg, args.vae_z_dim)
