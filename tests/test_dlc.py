@@ -150,6 +150,16 @@ def test_adapters_on_fp8_stored_weights_are_bf16():
     assert {p.dtype for n, p in model.named_parameters() if "lora_" in n} == {torch.bfloat16}
 
 
+def _merge_test_model() -> tuple[One4DModel, tuple]:
+    """A small model whose adapters and links all carry random weights, and a batch for it."""
+    model = _model("tiny-inp-clip")
+    _randomize_links(model)
+    for _, layer in model.lora_layers():
+        for b in BRANCHES:
+            torch.nn.init.normal_(layer.lora_B[b].weight, std=0.2)
+    return model, _batch(model)
+
+
 def _merged_equals_unmerged(model: One4DModel, batch: tuple, monkeypatch) -> tuple:
     """The model's outputs with merged inference, checked equal to those of the unmerged path (autograd off)."""
     import one4d.dlc as dlc
@@ -168,12 +178,7 @@ def test_inference_with_merged_weights_matches_the_two_branch_products(monkeypat
     rank-r ones, rebuilt when a weight changes in place, and never while autograd records (training)."""
     import one4d.dlc as dlc
 
-    model = _model("tiny-inp-clip")
-    _randomize_links(model)
-    for _, layer in model.lora_layers():
-        for b in BRANCHES:
-            torch.nn.init.normal_(layer.lora_B[b].weight, std=0.2)
-    batch = _batch(model)
+    model, batch = _merge_test_model()
     assert all(dlc.merges_for_inference(layer) for _, layer in model.lora_layers())
     model(*batch)  # autograd on: the unmerged path, nothing cached
     assert not any(hasattr(layer, "_one4d_merged") for _, layer in model.lora_layers())
@@ -195,12 +200,7 @@ def test_merged_inference_on_a_model_built_in_inference_mode(monkeypatch):
     import one4d.dlc as dlc
 
     with torch.inference_mode():
-        model = _model("tiny-inp-clip")
-        _randomize_links(model)
-        for _, layer in model.lora_layers():
-            for b in BRANCHES:
-                torch.nn.init.normal_(layer.lora_B[b].weight, std=0.2)
-        batch = _batch(model)
+        model, batch = _merge_test_model()
         assert all(p.is_inference() for p in model.parameters())
         calls = []
         original = dlc._merge

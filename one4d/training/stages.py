@@ -184,7 +184,8 @@ def stage_vae(args: argparse.Namespace) -> bool:
         loss = l1 + mse + args.vae_kl * kl
         logged = {"l1": l1.item(), "psnr": 10 * math.log10(4 / max(mse.item(), 1e-12)), "kl": kl.item()}
         if anchor is not None and not is_photo.all():
-            drift = anchor.drift(x[~is_photo.to(device)], post.mean[~is_photo.to(device)])
+            procedural = ~is_photo.to(device)
+            drift = anchor.drift(x[procedural], post.mean[procedural])
             loss = loss + args.vae_anchor * drift
             logged["drift"] = drift.item()
         return loss, {"loss": loss.item(), **logged}
