@@ -143,3 +143,22 @@ def test_a_new_vae_takes_the_architecture_asked_for(tmp_path):
     assert configs["residual"]["is_residual"] and configs["residual"]["dim_mult"] == [1, 2, 2]
     assert not configs["plain"].get("is_residual") and configs["plain"]["dim_mult"] == [1, 2, 4]
     assert {c["scale_factor_spatial"] for c in configs.values()} == {4}
+
+
+def test_seed_chooses_the_vae_batches_and_keeps_the_default_draws(tmp_path):
+    data = tmp_path / "data"
+    assert main(["train", "data", "--work", str(data), "--clips", "2"]) == 0
+    fast = ["--vae-steps", "1", "--vae-window", "1", "--vae-crop", "16", "--vae-batch", "1", "--vae-validate-scenes", "0",
+            "--vae-photo-share", "0"]
+
+    def trained(name: str, *seed: str) -> dict:
+        work = tmp_path / name  # a folder of its own: a run in the same folder would resume
+        work.mkdir()
+        (work / "data.npz").symlink_to(data / "data.npz")
+        assert main(["train", "vae", "--work", str(work), *fast, *seed]) == 0
+        return read_safetensors(work / "vae.safetensors")
+
+    default, again, zero, other = trained("a"), trained("b"), trained("c", "--seed", "0"), trained("d", "--seed", "7")
+    same = lambda x, y: all(torch.equal(x[k], y[k]) for k in x)
+    assert same(default, again) and same(default, zero)  # the VAE stage's default seed is 0, as before --seed reached it
+    assert not same(default, other)

@@ -101,7 +101,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                         "up-cast weights are kept for the backward pass)")
     p.add_argument("--one4d-init", default="", help="one4d: continue from this One4D weight file; with a larger --rank or "
                    "--links it is grown into them, computing what it computed (one4d.training.adapter_growth)")
-    p.add_argument("--seed", type=int, default=4, help="one4d: seed of the batches and noise")
+    p.add_argument("--seed", type=int, default=None,
+                   help="vae, encode, one4d: seed of the batches and noise (default: the stage's own, vae 0, others 4); "
+                   "a continuation with a new seed draws batches the earlier run did not")
     p.add_argument("--checkpoint-every", type=int, default=500,
                    help="write the resumable checkpoint (<stage>.state.pt) and the weights every N steps (0: only at the end)")
     p.add_argument("--ablation-steps", type=int, default=1000, help="ablation: training steps of each variant")

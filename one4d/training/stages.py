@@ -68,6 +68,12 @@ from .trainer import Schedule, Trainer, log_values, pick_device
 from .vae_growth import widen_latent
 
 STAGES = ("data", "vae", "encode", "base", "one4d")  # "ablation" runs on demand
+_DEFAULT_SEEDS = {"vae": 0}  # every other stage: 4 (the defaults the shipped weights were trained with)
+
+
+def stage_seed(args: argparse.Namespace, stage: str) -> int:
+    """``--seed``, else the stage's default: what the stage's batches and noise are drawn from."""
+    return args.seed if args.seed is not None else _DEFAULT_SEEDS.get(stage, 4)
 
 
 def stage_data(args: argparse.Namespace) -> None:
@@ -165,8 +171,9 @@ def stage_vae(args: argparse.Namespace) -> bool:
         vae.quant_conv.requires_grad_(False)
     vae.to(device)
     anchor = _LatentAnchor(vae, cfg) if args.vae_anchor else None
-    rng = np.random.default_rng(0)
-    gen = torch.Generator().manual_seed(1)
+    seed = stage_seed(args, "vae")
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
     sched = schedule(args, "vae", args.vae_steps, args.vae_lr, betas=(0.9, 0.99), clip_norm=args.vae_clip)
     trainer = Trainer(vae, sched, {"data": rng, "noise": gen}, args.work, "vae", device,
                       identity={"vae_anchor": args.vae_anchor} if anchor is not None else {})
@@ -228,7 +235,8 @@ def stage_encode(args: argparse.Namespace) -> None:
     encoder = folder.text_encoder() if args.model else folder.text_encoder(text_dim=recipe.TEXT_DIM)
     codec = VideoCodec(folder.load_vae())
     if args.data:  # real 4D datasets, cut to the model's clip (its kind's size unless told otherwise)
-        source = DatasetClips(parse_data(args.data), clip_spec(args, folder, crop="random"), codec.geometry, args.clips_per_sequence, args.seed)
+        source = DatasetClips(parse_data(args.data), clip_spec(args, folder, crop="random"), codec.geometry, args.clips_per_sequence,
+                               stage_seed(args, "encode"))
     else:
         source = ProceduralClips(args.work)
     write_cache(args.work, source, codec, encoder, getattr(encoder, "length", TEXT_LEN), args.shard_size)
@@ -370,8 +378,9 @@ def stage_one4d(args: argparse.Namespace) -> bool:
         validate(step)
 
     sched = schedule(args, "one4d", args.one4d_steps, args.one4d_lr)
-    batches = LatentBatches(args.work, seed=args.seed, mix=parse_task_mix(args.task_mix) if args.task_mix else None)
-    return fit_two_modalities(model, batches, sched, args.batch, args.work, "one4d", args.seed + 1, device, write, args.accumulate,
+    seed = stage_seed(args, "one4d")
+    batches = LatentBatches(args.work, seed=seed, mix=parse_task_mix(args.task_mix) if args.task_mix else None)
+    return fit_two_modalities(model, batches, sched, args.batch, args.work, "one4d", seed + 1, device, write, args.accumulate,
                               step_settings(args))
 
 
