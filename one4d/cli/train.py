@@ -53,6 +53,10 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                         "latent statistics are kept), so DiT and One4D weights trained on it stay usable; 0: off")
     p.add_argument("--base-steps", type=int, default=2000, help="base: training steps of the base DiT")
     p.add_argument("--base-lr", type=float, default=1e-3, help="base: peak learning rate")
+    p.add_argument("--base-init", default="", help="base: start from this DiT file (same recipe) instead of random weights")
+    p.add_argument("--base-init-vae", default="",
+                   help="base: the VAE the --base-init DiT was trained on; its input and output layers are then carried "
+                   "into this work folder's latent space by a fitted linear map (one4d.training.latent_transplant)")
     p.add_argument("--one4d-steps", type=int, default=2000, help="one4d: training steps of the adapters and links")
     p.add_argument("--one4d-lr", type=float, default=1e-3, help="one4d, ablation: peak learning rate")
     p.add_argument("--shard-size", type=int, default=64, help="encode: clips per latent-cache shard")

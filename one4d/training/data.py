@@ -50,6 +50,11 @@ def normalized_pointmaps(data) -> np.ndarray:
     return np.stack([normalize(p, fit_normalization(p, v)) for p, v in zip(data["points"], data["valid"])])
 
 
+def pointmap_videos(data) -> np.ndarray:
+    """The normalized pointmaps as 3-channel uint8 videos, [-1, 1] mapped to [0, 255] like RGB: how a VAE sees them."""
+    return ((normalized_pointmaps(data) * 0.5 + 0.5) * 255).round().astype(np.uint8)
+
+
 class ProceduralClips:
     """The rendered clips of ``<work>/data.npz`` as a clip source of the latent cache (:mod:`.cache`), each
     pointmap normalized by its own fit (:mod:`one4d.pointmap`)."""

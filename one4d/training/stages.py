@@ -57,10 +57,11 @@ from .data import (
     LatentBatches,
     ProceduralClips,
     load_training_set,
-    normalized_pointmaps,
+    pointmap_videos,
     render_training_set,
     video_tensor,
 )
+from .latent_transplant import latent_maps, transplant_dit
 from .loop import StepSettings, fit_two_modalities, shifted_sigmas
 from .real_data import DatasetClips, parse_data
 from .tasks import parse_task_mix
@@ -151,8 +152,8 @@ def stage_vae(args: argparse.Namespace) -> bool:
     rgb = data["rgb"]
     photos = PhotoClips(photo_files(args.vae_photos)) if args.vae_photo_share > 0 else None
     xyz = None
-    if args.vae_pointmap_share > 0:  # normalized pointmaps as 3-channel videos, mapped to [0, 255] like RGB
-        xyz = ((normalized_pointmaps(data) * 0.5 + 0.5) * 255).round().astype(np.uint8)
+    if args.vae_pointmap_share > 0:
+        xyz = pointmap_videos(data)
     torch.manual_seed(0)
     device = pick_device(args.device)
     cfg = read_component_config(Path(args.vae_init)) if args.vae_init else dict(recipe.VAE_CONFIGS[args.vae_arch])
@@ -242,12 +243,38 @@ def stage_encode(args: argparse.Namespace) -> None:
     write_cache(args.work, source, codec, encoder, getattr(encoder, "length", TEXT_LEN), args.shard_size)
 
 
+def _base_init_state(args: argparse.Namespace, dit_cfg: dict, geometry) -> dict[str, torch.Tensor]:
+    """The ``--base-init`` DiT's weights, carried into this work folder's latent space when ``--base-init-vae``
+    names the VAE it was trained on (:mod:`one4d.training.latent_transplant`)."""
+    path = Path(args.base_init)
+    cfg = read_component_config(path)
+    if {k: cfg.get(k) for k in dit_cfg} != dit_cfg:
+        differ = sorted(k for k in dit_cfg if cfg.get(k) != dit_cfg[k])
+        raise One4DInputError(f"--base-init {path.name}: its DiT differs from the one this recipe trains on this VAE "
+                              f"({', '.join(differ)}); start from a DiT of the same recipe, or leave --base-init out.")
+    state = read_safetensors(path)
+    if args.base_init_vae:
+        old = VideoCodec(load_vae_component(Path(args.base_init_vae)))
+        new = VideoCodec(training_model(args).load_vae())
+        if old.geometry.with_patch(geometry.patch) != geometry:
+            raise One4DInputError(f"--base-init-vae {Path(args.base_init_vae).name}: its strides and channels differ from "
+                                  "this work folder's VAE; a DiT is carried only between VAEs of one geometry.")
+        data = load_training_set(args.work)
+        old_from_new, new_from_old, r2 = latent_maps(old, new, np.concatenate([data["rgb"][:48], pointmap_videos(data)[:48]]))
+        print(f"base: --base-init carried into this VAE's latents (linear map, R^2 {r2:.3f} on 96 training clips)")
+        state = transplant_dit(state, geometry, old_from_new, new_from_old)
+    return state
+
+
 def stage_base(args: argparse.Namespace) -> bool:
     torch.manual_seed(0)
     device = pick_device(args.device)
     batches = LatentBatches(args.work, seed=2)
     dit_cfg = recipe.dit_config_for(batches.geometry)
-    dit = build_dit(dit_cfg).to(device).train()
+    dit = build_dit(dit_cfg)
+    if args.base_init:
+        dit.load_state_dict(_base_init_state(args, dit_cfg, batches.geometry))
+    dit = dit.to(device).train()
     gen = torch.Generator().manual_seed(3)
     settings = StepSettings()
     sched = schedule(args, "base", args.base_steps, args.base_lr, weight_decay=0.01)
