@@ -34,16 +34,21 @@ def test_an_invertible_map_carries_the_dit_exactly():
     torch.testing.assert_close(v_new, to_new(v_old), atol=2e-4, rtol=1e-3)
 
 
-def _codec(std: float) -> VideoCodec:
+def test_latent_maps_find_a_permutation_with_sign_flips_of_the_channels():
     torch.manual_seed(0)
-    return VideoCodec(build_vae({"base_dim": 8, "z_dim": 16, "latents_mean": [0.0] * 16, "latents_std": [std] * 16}).eval())
-
-
-def test_latent_maps_between_two_scalings_of_one_vae():
+    cfg = {"base_dim": 8, "z_dim": 16, "latents_mean": [0.0] * 16, "latents_std": [1.0] * 16}
+    old = build_vae(cfg).eval()
+    new = build_vae(cfg).eval()
+    new.load_state_dict(old.state_dict())
+    perm, sign = torch.randperm(16), torch.where(torch.rand(16) < 0.5, -1.0, 1.0)
+    with torch.no_grad():  # the encoder's last layer gives [mean | logvar]: new mean channel i = sign_i * old channel perm_i
+        new.quant_conv.weight[:16] = old.quant_conv.weight[perm] * sign.view(-1, 1, 1, 1, 1)
+        new.quant_conv.bias[:16] = old.quant_conv.bias[perm] * sign
     clips = np.random.default_rng(0).integers(0, 256, (4, 5, 32, 32, 3), dtype=np.uint8)
-    old_from_new, new_from_old, r2 = latent_maps(_codec(1.0), _codec(2.0), clips)  # new latents = old / 2
-    torch.testing.assert_close(new_from_old, 0.5 * torch.eye(16), atol=1e-4, rtol=0)
-    torch.testing.assert_close(old_from_new, 2.0 * torch.eye(16), atol=1e-4, rtol=0)
+    old_from_new, new_from_old, r2 = latent_maps(VideoCodec(old), VideoCodec(new), clips)
+    expected = torch.eye(16)[perm] * sign.view(-1, 1)  # new = expected @ old
+    torch.testing.assert_close(new_from_old, expected, atol=1e-4, rtol=0)
+    torch.testing.assert_close(old_from_new, expected.T, atol=1e-4, rtol=0)
     assert r2 > 0.9999
 
 
