@@ -56,7 +56,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-init", default="", help="base: start from this DiT file (same recipe) instead of random weights")
     p.add_argument("--base-init-vae", default="",
                    help="base: the VAE the --base-init DiT was trained on; its input and output layers are then carried "
-                   "into this work folder's latent space by a fitted linear map (one4d.training.latent_transplant)")
+                   "into this work folder's latent space by a fitted rotation (one4d.training.latent_transplant)")
     p.add_argument("--one4d-steps", type=int, default=2000, help="one4d: training steps of the adapters and links")
     p.add_argument("--one4d-lr", type=float, default=1e-3, help="one4d, ablation: peak learning rate")
     p.add_argument("--shard-size", type=int, default=64, help="encode: clips per latent-cache shard")

@@ -261,7 +261,7 @@ def _base_init_state(args: argparse.Namespace, dit_cfg: dict, geometry) -> dict[
                                   "this work folder's VAE; a DiT is carried only between VAEs of one geometry.")
         data = load_training_set(args.work)
         old_from_new, new_from_old, r2 = latent_maps(old, new, np.concatenate([data["rgb"][:48], pointmap_videos(data)[:48]]))
-        print(f"base: --base-init carried into this VAE's latents (linear map, R^2 {r2:.3f} on 96 training clips)")
+        print(f"base: --base-init carried into this VAE's latents (a rotation, R^2 {r2:.3f} on 96 training clips)")
         state = transplant_dit(state, geometry, old_from_new, new_from_old)
     return state
 
