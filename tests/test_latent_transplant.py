@@ -88,3 +88,5 @@ def test_base_init_starts_from_the_carried_dit(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "base", "--work", str(work), "--base-init", str(other)]) == 2
     assert "--base-init other.safetensors: its DiT differs" in capsys.readouterr().err
+    assert main(["train", "base", "--work", str(work), "--base-init-vae", str(old / "vae.safetensors")]) == 2
+    assert "give the DiT with --base-init too" in capsys.readouterr().err

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..backbone import build_dit, build_vae, read_safetensors, vae_geometry
+from ..backbone import LatentGeometry, build_dit, build_vae, read_safetensors, vae_geometry
 from .. import precision
 from ..codec import VideoCodec
 from ..data import render_scene
@@ -243,7 +243,7 @@ def stage_encode(args: argparse.Namespace) -> None:
     write_cache(args.work, source, codec, encoder, getattr(encoder, "length", TEXT_LEN), args.shard_size)
 
 
-def _base_init_state(args: argparse.Namespace, dit_cfg: dict, geometry) -> dict[str, torch.Tensor]:
+def _base_init_state(args: argparse.Namespace, dit_cfg: dict, geometry: LatentGeometry) -> dict[str, torch.Tensor]:
     """The ``--base-init`` DiT's weights, carried into this work folder's latent space when ``--base-init-vae``
     names the VAE it was trained on (:mod:`one4d.training.latent_transplant`)."""
     path = Path(args.base_init)
@@ -271,6 +271,8 @@ def stage_base(args: argparse.Namespace) -> bool:
     device = pick_device(args.device)
     batches = LatentBatches(args.work, seed=2)
     dit_cfg = recipe.dit_config_for(batches.geometry)
+    if args.base_init_vae and not args.base_init:
+        raise One4DInputError("--base-init-vae names the VAE of a --base-init DiT; give the DiT with --base-init too.")
     dit = build_dit(dit_cfg)
     if args.base_init:
         dit.load_state_dict(_base_init_state(args, dit_cfg, batches.geometry))
