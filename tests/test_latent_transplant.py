@@ -10,7 +10,7 @@ from one4d.cli import main
 from one4d.codec import VideoCodec
 from one4d.models import load_vae_component
 from one4d.training import recipe
-from one4d.training.latent_transplant import latent_maps, transplant_dit
+from one4d.training.latent_transplant import fitting_clips, latent_maps, transplant_dit
 
 
 def test_an_invertible_map_carries_the_dit_exactly():
@@ -57,7 +57,7 @@ def test_base_init_starts_from_the_carried_dit(tmp_path, capsys):
     fast = ["--clips", "2", "--vae-steps", "1", "--vae-window", "1", "--vae-crop", "16", "--vae-batch", "1"]
     assert main(["train", "data", "--work", str(old), *fast]) == 0
     assert main(["train", "vae", "--work", str(old), *fast, "--vae-arch", "plain"]) == 0  # another latent space
-    (work).mkdir()
+    work.mkdir()
     (work / "data.npz").symlink_to(old / "data.npz")
     assert main(["train", "vae", "--work", str(work), *fast, "--vae-arch", "plain", "--seed", "5", "--vae-lr", "1e-2"]) == 0
     assert main(["train", "encode", "--work", str(work)]) == 0
@@ -68,11 +68,11 @@ def test_base_init_starts_from_the_carried_dit(tmp_path, capsys):
     assert main(["train", "base", "--work", str(tmp_path / "w"), "--base-steps", "1", "--batch", "1", "--base-lr", "0",
                  "--base-init", str(start), "--base-init-vae", str(old / "vae.safetensors")]) == 0
     assert "carried into this VAE's latents" in capsys.readouterr().out
-    from one4d.training.data import load_training_set, pointmap_videos
+    from one4d.training.data import load_training_set
 
     data = load_training_set(work)
     maps = latent_maps(VideoCodec(load_vae_component(old / "vae.safetensors")), VideoCodec(load_vae_component(work / "vae.safetensors")),
-                       np.concatenate([data["rgb"][:48], pointmap_videos(data)[:48]]))
+                       fitting_clips(data))
     geometry = LatentGeometry(16, 4, 4, 2)
     expected = transplant_dit(read_safetensors(start), geometry, maps[0], maps[1])
     got = read_safetensors(work / "dit.safetensors")  # lr 0: the run kept the weights it started from

@@ -1,9 +1,14 @@
 """fp8 weights on a device that cannot hold them (MPS, a PyTorch without float8): simulated by monkeypatching
 the capability check, the weights are up-cast block by block at load with one notice, outputs equal the
-layerwise-cast model's, and the nodes sample without ever putting an fp8 tensor on that device."""
+layerwise-cast model's, and the nodes sample without ever putting an fp8 tensor on that device. And the guard for
+torch's CPU bf16 Conv3d gradients: float32 above 32 x 32 frames, the shapes that break unguarded."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -139,3 +144,43 @@ def test_nodes_sample_with_fp8_settings_on_a_device_without_fp8(fp8_models, monk
     assert torch.isfinite(got).all()
     assert torch.equal(got, full), "as with every weight in the compute dtype"
     assert not torch.equal(got, on_cpu)  # (where fp8 storage works, it is used)
+
+
+def test_conv3d_runs_in_float32_under_cpu_autocast_above_32x32_frames():
+    """Guarded Conv3d layers compute in float32 under CPU autocast on frames larger than 32 x 32 (unguarded: bf16),
+    with float32's gradient; smaller frames keep bf16; outside autocast nothing changes."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv3d(8, 4, 1), torch.nn.Conv3d(4, 4, 3, padding=1))
+    reference = torch.nn.Sequential(*(torch.nn.Conv3d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding)
+                                      for m in model))
+    reference.load_state_dict(model.state_dict())
+    big, small = torch.randn(1, 8, 2, 40, 33), torch.randn(1, 8, 2, 32, 32)
+    assert precision.conv3d_in_fp32_above(model) == 2
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model(big).dtype == torch.float32 and reference(big).dtype == torch.bfloat16
+        assert model(small).dtype == torch.bfloat16
+    model(big).square().sum().backward()
+    reference(big).square().sum().backward()
+    for m, r in zip(model, reference):
+        torch.testing.assert_close(m.weight.grad, r.weight.grad)
+    assert torch.equal(model(small), reference(small))
+
+
+def test_the_bf16_conv3d_gradients_that_go_wrong_in_torch_run_guarded(tmp_path):
+    """Shapes that break torch 2.13's CPU bf16 Conv3d weight gradient on AMX CPUs (one thread, 64 x 64 frames: 64 -> 32
+    channels 1x1x1 aborts the process, 32 -> 32 3x3x3 gives NaN) run guarded with finite gradients; in a child
+    process, so a regression fails this test only."""
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import torch\nfrom one4d.precision import conv3d_in_fp32_above\ntorch.set_num_threads(1)\n"
+        "for cin, cout, k in ((64, 32, 1), (32, 32, 3)):\n"
+        "    conv = torch.nn.Conv3d(cin, cout, k, padding=k // 2)\n    conv3d_in_fp32_above(conv)\n"
+        "    for _ in range(2):\n"
+        "        with torch.autocast('cpu', dtype=torch.bfloat16):\n"
+        "            y = conv(torch.randn(1, cin, 3, 64, 64))\n"
+        "        y.float().square().mean().backward()\n"
+        "    print('finite', bool(torch.isfinite(conv.weight.grad).all()))\n")
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=root, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0 and run.stdout.split() == ["finite", "True"] * 2, (run.returncode, run.stdout, run.stderr[-500:])

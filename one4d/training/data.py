@@ -45,14 +45,15 @@ def video_tensor(rgb_u8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(rgb_u8).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
 
 
-def normalized_pointmaps(data) -> np.ndarray:
-    """Every clip's pointmap normalized by its own fit (:mod:`one4d.pointmap`)."""
-    return np.stack([normalize(p, fit_normalization(p, v)) for p, v in zip(data["points"], data["valid"])])
+def normalized_pointmaps(data, count: int | None = None) -> np.ndarray:
+    """The first ``count`` clips' pointmaps (all by default), each normalized by its own fit (:mod:`one4d.pointmap`)."""
+    pairs = list(zip(data["points"], data["valid"]))[:count]
+    return np.stack([normalize(p, fit_normalization(p, v)) for p, v in pairs])
 
 
-def pointmap_videos(data) -> np.ndarray:
+def pointmap_videos(data, count: int | None = None) -> np.ndarray:
     """The normalized pointmaps as 3-channel uint8 videos, [-1, 1] mapped to [0, 255] like RGB: how a VAE sees them."""
-    return ((normalized_pointmaps(data) * 0.5 + 0.5) * 255).round().astype(np.uint8)
+    return ((normalized_pointmaps(data, count) * 0.5 + 0.5) * 255).round().astype(np.uint8)
 
 
 class ProceduralClips:

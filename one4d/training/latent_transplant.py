@@ -11,7 +11,8 @@ This is a starting point for training, not an equivalence: the two spaces are on
 (between the v2 and residual embedded VAEs, a free linear map explains 0.69 of the variance for RGB and 0.72 for
 pointmaps, a rotation 0.45). No bias: both spaces are normalized to zero mean and unit variance per channel.
 Measured on the shipped v2 DiT (flow loss on residual-VAE latents of 32 training clips; on its own latents 0.23):
-untouched 2.30, random weights 2.26, carried by a rotation 0.72.
+untouched 2.30, random weights 2.26, carried by a rotation 0.72, by a free least-squares map 75 (its singular
+values ran from 27 down to 0, amplifying the noise input), ridge-regularized 1.4.
 """
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ import torch
 
 from ..backbone import LatentGeometry
 from ..codec import VideoCodec
-from .data import video_tensor
+from .data import pointmap_videos, video_tensor
+
+
+def fitting_clips(data, per_modality: int = 48) -> np.ndarray:
+    """The clips the maps are fitted on: the first ``per_modality`` RGB videos of a training set and as many
+    pointmap videos (both modalities share one latent space)."""
+    return np.concatenate([data["rgb"][:per_modality], pointmap_videos(data, per_modality)])
 
 
 def _tokens(codec: VideoCodec, clips: np.ndarray, batch: int = 8) -> torch.Tensor:
@@ -34,8 +41,7 @@ def latent_maps(old: VideoCodec, new: VideoCodec, clips: np.ndarray) -> tuple[to
     """``(old_from_new, new_from_old, r2)``: the rotation (orthogonal Procrustes) that best maps the new codec's
     normalized latents of ``clips`` onto the old one's, its transpose, and the share of the old latents' variance
     it explains. A rotation keeps the sampler's unit noise unit noise; a free least-squares map fits the latents
-    better but, between the v2 and residual embedded VAEs, had singular values from 27 down to 0: the noise input
-    it amplifies gave the carried DiT a flow loss of 75 (ridge-regularized: 1.4; the rotation: 0.72)."""
+    better but amplifies the noise input (figures in the module docstring)."""
     if old.geometry.channels != new.geometry.channels:
         raise ValueError("a rotation maps between latent spaces of the same width")
     a, b = _tokens(old, clips), _tokens(new, clips)

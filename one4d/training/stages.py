@@ -61,7 +61,7 @@ from .data import (
     render_training_set,
     video_tensor,
 )
-from .latent_transplant import latent_maps, transplant_dit
+from .latent_transplant import fitting_clips, latent_maps, transplant_dit
 from .loop import StepSettings, fit_two_modalities, shifted_sigmas
 from .real_data import DatasetClips, parse_data
 from .tasks import parse_task_mix
@@ -171,6 +171,7 @@ def stage_vae(args: argparse.Namespace) -> bool:
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
     vae.to(device)
+    precision.conv3d_in_fp32_above(vae)  # torch's CPU bf16 Conv3d gradients go wrong on whole frames (one4d.precision)
     anchor = _LatentAnchor(vae, cfg) if args.vae_anchor else None
     seed = stage_seed(args, "vae")
     rng = np.random.default_rng(seed)
@@ -260,7 +261,7 @@ def _base_init_state(args: argparse.Namespace, dit_cfg: dict, geometry: LatentGe
             raise One4DInputError(f"--base-init-vae {Path(args.base_init_vae).name}: its strides and channels differ from "
                                   "this work folder's VAE; a DiT is carried only between VAEs of one geometry.")
         data = load_training_set(args.work)
-        old_from_new, new_from_old, r2 = latent_maps(old, new, np.concatenate([data["rgb"][:48], pointmap_videos(data)[:48]]))
+        old_from_new, new_from_old, r2 = latent_maps(old, new, fitting_clips(data))
         print(f"base: --base-init carried into this VAE's latents (a rotation, R^2 {r2:.3f} on 96 training clips)")
         state = transplant_dit(state, geometry, old_from_new, new_from_old)
     return state

@@ -157,8 +157,8 @@ class Trainer:
                 with acc.accumulate(self.model), torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
                     loss, parts = step_fn(self.model)
                     acc.backward(loss)
-                    if acc.sync_gradients and s.clip_norm:
-                        acc.clip_grad_norm_(self.params, s.clip_norm)
+                    if acc.sync_gradients:  # the norm is taken whether or not it clips: a non-finite one stops the run
+                        self._check_finite(acc.clip_grad_norm_(self.params, s.clip_norm or math.inf), loss)
                     self.opt.step()
                     self.opt.zero_grad(set_to_none=True)
             self.step += 1
@@ -183,6 +183,16 @@ class Trainer:
             Path(s.state_path).unlink(missing_ok=True)
         acc.wait_for_everyone()
         return True
+
+    def _check_finite(self, grad_norm: torch.Tensor, loss: torch.Tensor) -> None:
+        """Stop before a non-finite gradient reaches the weights: the last checkpoint stays as it was."""
+        if torch.isfinite(grad_norm).all():
+            return
+        raise One4DInputError(
+            f"{self.tag}: step {self.step + 1} gave non-finite gradients (loss {loss.item():.4g}); the weights were not "
+            "updated, and the last checkpoint written is kept as it was. On a CPU with --precision bf16, run with "
+            "--precision fp32 (some of torch's bf16 CPU kernels go wrong on some shapes); otherwise lower this stage's "
+            "learning rate or set a gradient clip.")
 
     def _agreed(self, flag: bool) -> bool:
         """The main process's decision, the same on every process (a time limit must stop all at once)."""
