@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import types
 
 import torch
 from torch import nn
@@ -100,23 +101,23 @@ def store_in_fp8(model: nn.Module, compute_dtype: torch.dtype, device: torch.dev
     model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute_dtype)
 
 
-def _fp32_under_cpu_autocast(forward, pixels: int):
-    @functools.wraps(forward)
-    def run(x: torch.Tensor, *args, **kwargs):
-        if not torch.is_autocast_enabled("cpu") or x.shape[-1] * x.shape[-2] <= pixels:
-            return forward(x, *args, **kwargs)
-        up = lambda t: t.float() if torch.is_tensor(t) and t.is_floating_point() else t  # noqa: E731
-        with torch.autocast("cpu", enabled=False):
-            return forward(up(x), *map(up, args), **{k: up(v) for k, v in kwargs.items()})
-
-    return run
+def _conv3d_guarded_forward(self: nn.Conv3d, x: torch.Tensor, *args, **kwargs):
+    """The layer's own forward, in float32 when CPU autocast is on and the frames exceed the guard's size."""
+    forward = type(self).forward
+    if not torch.is_autocast_enabled("cpu") or x.shape[-1] * x.shape[-2] <= self.fp32_above_pixels:
+        return forward(self, x, *args, **kwargs)
+    up = lambda t: t.float() if torch.is_tensor(t) and t.is_floating_point() else t  # noqa: E731
+    with torch.autocast("cpu", enabled=False):
+        return forward(self, up(x), *map(up, args), **{k: up(v) for k, v in kwargs.items()})
 
 
 def conv3d_in_fp32_above(model: nn.Module, side: int = 32) -> int:
     """Make every ``Conv3d`` of ``model`` compute in float32 while CPU autocast is on and its input frames have more
     than ``side`` x ``side`` pixels (the bf16 kernel bug in the module docstring); otherwise they run as before.
+    A bound method, so a deep copy of the model (e.g. a frozen reference) keeps the guard on its own layers.
     Returns how many layers it wraps."""
     layers = [m for m in model.modules() if isinstance(m, nn.Conv3d)]
     for m in layers:
-        m.forward = _fp32_under_cpu_autocast(m.forward, side * side)
+        m.fp32_above_pixels = side * side
+        m.forward = types.MethodType(_conv3d_guarded_forward, m)
     return len(layers)

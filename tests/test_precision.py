@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+from copy import deepcopy
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,11 @@ def test_conv3d_runs_in_float32_under_cpu_autocast_above_32x32_frames():
     for m, r in zip(model, reference):
         torch.testing.assert_close(m.weight.grad, r.weight.grad)
     assert torch.equal(model(small), reference(small))
+    copy = deepcopy(model)  # a copy's layers run their own weights, still guarded
+    with torch.no_grad():
+        copy[0].weight.add_(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert copy(big).dtype == torch.float32 and not torch.equal(copy(big), model(big))
 
 
 def test_the_bf16_conv3d_gradients_that_go_wrong_in_torch_run_guarded(tmp_path):

@@ -157,8 +157,8 @@ class Trainer:
                 with acc.accumulate(self.model), torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
                     loss, parts = step_fn(self.model)
                     acc.backward(loss)
-                    if acc.sync_gradients:  # the norm is taken whether or not it clips: a non-finite one stops the run
-                        self._check_finite(acc.clip_grad_norm_(self.params, s.clip_norm or math.inf), loss)
+                    if acc.sync_gradients:  # a non-finite gradient stops the run, clipped or not
+                        self._check_finite(acc.clip_grad_norm_(self.params, s.clip_norm) if s.clip_norm else self._grad_peak(), loss)
                     self.opt.step()
                     self.opt.zero_grad(set_to_none=True)
             self.step += 1
@@ -183,6 +183,12 @@ class Trainer:
             Path(s.state_path).unlink(missing_ok=True)
         acc.wait_for_everyone()
         return True
+
+    def _grad_peak(self) -> torch.Tensor:
+        """The largest gradient magnitude over every process (each holds its shard, or the same synced gradients)."""
+        local = [(g.to_local() if is_sharded(g) else g).detach().abs().amax().float() for p in self.params if (g := p.grad) is not None]
+        peak = torch.stack(local).amax() if local else torch.zeros((), device=self.device)
+        return self.accelerator.reduce(peak, reduction="sum") if self.accelerator.num_processes > 1 else peak
 
     def _check_finite(self, grad_norm: torch.Tensor, loss: torch.Tensor) -> None:
         """Stop before a non-finite gradient reaches the weights: the last checkpoint stays as it was."""
