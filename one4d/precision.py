@@ -1,5 +1,5 @@
 """Precision where a device falls short: fp8 weights on devices that cannot hold them, and bf16 training on CPUs
-whose pointwise 3D convolutions crash.
+whose 3D convolution gradients go wrong.
 
 An fp8 DiT file (or ``weight_storage = fp8_e4m3fn``) keeps its weights in float8 e4m3fn and up-casts
 them layer by layer to the compute dtype while it runs (diffusers' layerwise casting, see

@@ -192,7 +192,7 @@ class Trainer:
 
     def _check_finite(self, grad_norm: torch.Tensor, loss: torch.Tensor) -> None:
         """Stop before a non-finite gradient reaches the weights: the last checkpoint stays as it was."""
-        if torch.isfinite(grad_norm).all():
+        if torch.isfinite(grad_norm):
             return
         raise One4DInputError(
             f"{self.tag}: step {self.step + 1} gave non-finite gradients (loss {loss.item():.4g}); the weights were not "
