@@ -185,7 +185,7 @@ class Trainer:
         return True
 
     def _grad_peak(self) -> torch.Tensor:
-        """The largest gradient magnitude over every process (each holds its shard, or the same synced gradients)."""
+        """The largest gradient magnitude of this process, summed over processes (only its finiteness is read)."""
         local = [(g.to_local() if is_sharded(g) else g).detach().abs().amax().float() for p in self.params if (g := p.grad) is not None]
         peak = torch.stack(local).amax() if local else torch.zeros((), device=self.device)
         return self.accelerator.reduce(peak, reduction="sum") if self.accelerator.num_processes > 1 else peak
