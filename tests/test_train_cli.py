@@ -162,3 +162,29 @@ def test_seed_chooses_the_vae_batches_and_keeps_the_default_draws(tmp_path):
     same = lambda x, y: all(torch.equal(x[k], y[k]) for k in x)
     assert same(default, again) and same(default, zero)  # the VAE stage's default seed is 0, as before --seed reached it
     assert not same(default, other)
+
+
+def test_recipe_script_commands_parse(tmp_path):
+    """Every ``one4d`` command of scripts/train_embedded.sh, expanded by bash as the script runs it, parses with
+    the CLI's options: the recipe of the shipped model does not drift from the command line it documents."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from one4d.cli import build_parser
+
+    script = Path(__file__).parents[1] / "scripts" / "train_embedded.sh"
+    bash = shutil.which("bash")
+    assert bash is not None
+    # one4d prints its arguments NUL-separated, one command per record; files are not touched
+    stubs = 'one4d() { printf "%s\\0" "$@"; printf "\\1\\0"; }; cp() { :; }; mkdir() { :; }; '
+    out = subprocess.run([bash, "-c", stubs + 'source "$0" "$1"', str(script), str(tmp_path / "w")],
+                         check=True, capture_output=True).stdout.decode()
+    commands = [c.strip("\0").split("\0") for c in out.split("\1\0") if c.strip("\0")]
+    assert len(commands) >= 15 and commands[-1][:2] == ["train", "one4d"]
+    parser = build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv)
+        assert args.command in ("train", "eval"), argv
+    last = parser.parse_args(commands[-1])
+    assert last.task_mix == "image=0.35,sparse=0.2,video=0.2,text=0.25" and last.one4d_init.endswith("one4d_v3c.safetensors")
