@@ -51,16 +51,15 @@ cp "$W/one4d.safetensors" "$W/one4d_v23.safetensors"
 # trained in its own work folder on the same 400 clips; the base DiT and the adapters are carried from v2.3
 V="$W/v3"
 mkdir -p "$V" && cp "$W/data.npz" "$V/"
-V_MIX=(--vae-clip 1.0 --vae-pointmap-share 0.5 --vae-validate-scenes 4)
 one4d train vae --work "$V" --threads 2 --precision bf16 --vae-arch residual --vae-steps 6000 --vae-batch 8 \
-  --vae-window 5 --vae-crop 16 --vae-lr 1e-3 --vae-photo-share 0.2 --checkpoint-every 1000 "${V_MIX[@]}"   # ~40 min of one thread
+  --vae-window 5 --vae-crop 16 --vae-lr 1e-3 --checkpoint-every 1000 "${VAE_MIX[@]}"   # ~40 min of one thread
 cp "$V/vae.safetensors" "$V/vae_phase1.safetensors"
 one4d train vae --work "$V" --threads 2 --precision bf16 --vae-steps 700 --vae-batch 4 --vae-window 17 --vae-crop 32 \
-  --vae-lr 3e-4 --vae-photo-share 0.2 --checkpoint-every 350 --vae-init "$V/vae_phase1.safetensors" "${V_MIX[@]}"   # ~26 min
+  --vae-lr 3e-4 --checkpoint-every 350 --vae-init "$V/vae_phase1.safetensors" "${VAE_MIX[@]}"   # ~26 min
 cp "$V/vae.safetensors" "$V/vae_phase2.safetensors"
 one4d train vae --work "$V" --threads 2 --precision bf16 --vae-steps 3000 --vae-batch 4 --vae-window 17 --vae-crop 32 \
-  --vae-lr 3e-4 --vae-photo-share 0.4 --checkpoint-every 500 --seed 21 --vae-init "$V/vae_phase2.safetensors" \
-  "${V_MIX[@]}"                                                                    # ~115 min of one thread
+  --vae-lr 3e-4 --checkpoint-every 500 --seed 21 --vae-init "$V/vae_phase2.safetensors" \
+  "${VAE_MIX[@]}" --vae-photo-share 0.4          # twice the photo share (the last value given wins); ~115 min of one thread
 one4d train encode --work "$V" --threads 2                                          # ~15 min
 one4d train base --work "$V" --threads 2 --precision bf16 --base-steps 1200 --batch 16 --checkpoint-every 400 \
   --base-init "$W/dit.safetensors" --base-init-vae "$W/vae.safetensors"             # ~25 min: v2.3's DiT carried by a rotation
