@@ -203,8 +203,8 @@ class One4DBuildConditioning:
         codec = model.load_vae(int(length), int(height), int(width))
         with model.cpu_threads():
             cond = build_conditioning(codec, model.variant, int(length), int(height), int(width), frames, indices, context,
-                                      negative_context, int(getattr(encoder, "length", TEXT_LEN)), clip)
-        for name in ("mask", "cond_latents", "context", "negative_context", "clip_context"):
+                                      negative_context, int(getattr(encoder, "length", TEXT_LEN)), clip, model.refine_steps)
+        for name in ("mask", "cond_latents", "context", "negative_context", "clip_context", "pinned_latents"):
             value = getattr(cond, name)
             if value is not None:
                 setattr(cond, name, value.detach().cpu())

@@ -26,6 +26,7 @@ import torch
 from peft.utils import set_peft_model_state_dict
 
 from one4d.backbone import read_safetensors
+from one4d.defaults import EMBEDDED as EMBEDDED_DEFAULTS
 from one4d.dlc import One4DModel
 from one4d.errors import One4DInputError
 from one4d.lora_styles import load_rgb_lora, to_peft_keys
@@ -83,6 +84,12 @@ class One4DHandle:
     @property
     def is_embedded(self) -> bool:
         return self.dit.label == EMBEDDED
+
+    @property
+    def refine_steps(self) -> int:
+        """Steps refining a given first frame's latents for the decoder: the embedded kind's; none for Wan
+        (:mod:`one4d.defaults`)."""
+        return EMBEDDED_DEFAULTS.refine_steps if self.is_embedded else 0
 
     def extras(self) -> list[tuple[str, float]]:
         return [(ref.adapter, float(ref.strength)) for ref in self.loras]

@@ -151,7 +151,7 @@ def _window_runner(model: One4DHandle, height: int, width: int, settings: Sample
         frames = None if observed is None else torch.from_numpy(observed)
         with model.cpu_threads():
             cond = build_conditioning(codec, model.variant, spec.length, height, width, frames, indices, context,
-                                      negative_context, text_length, clip)
+                                      negative_context, text_length, clip, model.refine_steps)
         window = window_settings(settings, spec)
         net = model.load_for_sampling(model.activation_bytes(cond, window.guidance != 1.0))
         offset = spec.index * settings.steps

@@ -10,7 +10,10 @@ embedded model, whose noisier pointmaps need more shared frames: on three 65-fra
 overlap 4 left seams 1.44x (depth) and 1.58x (pose) the jumps within windows, overlap 8 1.29x and 1.17x
 (`one4d eval --frames 65`, docs/long_video.md). The embedded
 model samples without guidance: on its held-out suite guidance 1.0 beat 3.0 in every mode (depth AbsRel
-full 0.346 vs 0.377) with one model pass per step instead of two (docs/embedded.md).
+full 0.346 vs 0.377) with one model pass per step instead of two (docs/embedded.md). Only the embedded
+model refines a given first frame's latents (25 steps, 2.6 s on two CPU threads, +1.5 dB on the held-out
+photos; :mod:`one4d.codec`): Wan's VAE is the paper's, and a backward pass through it at 480p costs more
+than the gain is known to be worth.
 """
 from __future__ import annotations
 
@@ -39,13 +42,14 @@ class ModelDefaults:
     height: int
     width: int
     overlap: int  # frames shared by consecutive windows of a longer clip (one4d.long_video)
+    refine_steps: int = 0  # Adam steps refining a given first frame's latents for the decoder (one4d.codec)
     notice: str = ""  # what a user should know about this kind's outputs, said once per run
 
 
 EMBEDDED_NOTICE = ("the embedded model is a small CPU model trained only on synthetic rooms: the geometry it gives "
                    "for other content is a rough guess; use the real Wan2.1-Fun checkpoints for real work.")
 EMBEDDED = ModelDefaults("embedded", steps=30, guidance=1.0, shift=3.0, scheduler="unipc", frames=17, height=64, width=64, overlap=8,
-                         notice=EMBEDDED_NOTICE)
+                         refine_steps=25, notice=EMBEDDED_NOTICE)
 WAN_FUN_14B = ModelDefaults("wan2.1-fun-14b", steps=50, guidance=6.0, shift=3.0, scheduler="unipc", frames=81, height=480, width=832, overlap=16)
 WAN_FUN_1_3B = ModelDefaults("wan2.1-fun-1.3b", steps=50, guidance=6.0, shift=3.0, scheduler="unipc", frames=81, height=480, width=832, overlap=16)
 DEFAULTS: dict[str, ModelDefaults] = {d.kind: d for d in (EMBEDDED, WAN_FUN_14B, WAN_FUN_1_3B)}

@@ -71,12 +71,15 @@ class One4DPipeline:
         clip_context: Optional[torch.Tensor] = None,
         prompt: str = "",
         negative_prompt: str = "",
+        refine_steps: Optional[int] = None,
     ) -> Conditioning:
-        """Build the UMC conditioning; prompts are encoded by the built-in text encoder unless contexts are given."""
+        """Build the UMC conditioning; prompts are encoded by the built-in text encoder unless contexts are given.
+        ``refine_steps``: for a given first frame (:func:`one4d.umc.build_conditioning`; None: the model kind's)."""
         check_video(num_frames, height, width, indices, self.geometry)
         context, negative_context = text_contexts(self.text_encoder, prompt, negative_prompt, context, negative_context)
         return build_conditioning(self.codec, self.model.variant, num_frames, height, width, frames, indices, context,
-                                  negative_context, self.text_length, clip_context)
+                                  negative_context, self.text_length, clip_context,
+                                  self.defaults.refine_steps if refine_steps is None else refine_steps)
 
     def generate(
         self,

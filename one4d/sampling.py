@@ -64,8 +64,9 @@ def observed_latent_frames(cond: Conditioning) -> torch.Tensor | None:
     """Latent frames all of whose pixel frames were given (the mask is 1 on every channel), or None.
 
     Decision (the paper leaves it open): after every step, these RGB latent frames are set to the
-    conditioning latents noised to the next sigma with the initial noise, as latent inpainting does; the last
-    step leaves them equal to the conditioning latents, so the given frames come back at the VAE's
+    conditioning latents (:attr:`~one4d.umc.Conditioning.pinned_latents`: frame 0 refined for the decoder, where
+    the model kind refines) noised to the next sigma with the initial noise, as latent inpainting does; the last
+    step leaves them equal to those latents, so the given frames come back at the VAE's
     round-trip quality and the rest of the clip is generated around them. In image mode that is latent
     frame 0 (the causal VAE encodes frame 0 alone); in video mode every frame."""
     if cond.mask is None or cond.cond_latents is None:
@@ -98,6 +99,7 @@ def sample(
     sched = make_scheduler(settings.scheduler, settings.shift)
     sched.set_timesteps(settings.steps, device=device)
     keep = observed_latent_frames(cond) if settings.keep_observed else None
+    pinned = cond.pinned_latents if cond.pinned_latents is not None else cond.cond_latents
     guided = settings.guidance != 1.0
     ctx = cond.context
     if guided:
@@ -125,7 +127,7 @@ def sample(
         sigma = float(t) / 1000.0
         x = sched.step(v, t, x, return_dict=False)[0]
         if keep is not None:
-            x[:1, :, keep] = noised(cond.cond_latents[:, :, keep].to(device), rgb[:, :, keep].to(device), float(sched.sigmas[i + 1]))
+            x[:1, :, keep] = noised(pinned[:, :, keep].to(device), rgb[:, :, keep].to(device), float(sched.sigmas[i + 1]))
         if stop():  # before the callback: a progress bar that raises on Cancel would hide how far sampling got
             raise One4DInterrupted(f"sampling stopped by the user after {i + 1} of {total} steps")
         if callback is not None:

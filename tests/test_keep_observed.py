@@ -54,3 +54,15 @@ def test_video_mode_returns_the_given_video_and_text_mode_is_untouched():
     a = sample(model, text, SamplerSettings(steps=2, guidance=1.0, seed=0))
     b = sample(model, text, SamplerSettings(steps=2, guidance=1.0, seed=0, keep_observed=False))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_frames_come_back_as_the_pinned_latents_while_the_dit_reads_the_encoders():
+    """With refined (pinned) latents, the given frame ends equal to them; the DiT's conditioning input stays
+    the encoder's latents, so sampling the other frames sees what it was trained on."""
+    model, cond = _model(), _cond([0])
+    seen = []
+    model.register_forward_pre_hook(lambda _m, args: seen.append(args[5].clone()))
+    cond.pinned_latents = cond.cond_latents + 0.3
+    rgb, _ = sample(model, cond, SamplerSettings(steps=3, guidance=1.0, seed=3))
+    assert torch.allclose(rgb[:, :, 0], cond.pinned_latents[:, :, 0], atol=1e-6)
+    assert seen and all(torch.equal(s, cond.cond_latents) for s in seen)

@@ -182,6 +182,19 @@ def test_frame_selection_modes_and_resizing(dirs):
     assert wide.frames.shape == (1, 64, 64, 3)
 
 
+def test_the_embedded_model_refines_a_given_first_frame_under_inference_mode(dirs):
+    """ComfyUI runs nodes under torch.inference_mode; the first frame's latents are refined for the decoder
+    into the pinned latents (on the CPU with the rest), the DiT's conditioning stays the encoder's."""
+    model = _model()
+    assert model.refine_steps == 25
+    with torch.inference_mode():
+        image = _cond(model).cond
+    assert image.pinned_latents.device.type == "cpu" and image.pinned_latents.shape == image.cond_latents.shape
+    assert torch.equal(image.pinned_latents[:, :, 1:], image.cond_latents[:, :, 1:])
+    assert not torch.equal(image.pinned_latents[:, :, 0], image.cond_latents[:, :, 0])
+    assert _cond(model, images=_image(2), frame_indices="4,8").cond.pinned_latents is None  # frame 0 not given
+
+
 def test_fit_pads_a_wide_photo_with_the_unobserved_gray_and_says_so(dirs, caplog):
     model = _model()
     wide = torch.zeros(1, 32, 64, 3)

@@ -32,7 +32,7 @@ from ..evaluation.suite import (
 )
 from ..models import load_vae_component
 from ..pipeline import One4DPipeline
-from .options import add_sampling_options, sampling_settings
+from .options import add_sampling_options, request_defaults, sampling_settings
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -47,6 +47,7 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.vae_only:
         return _evaluate_vae(args, seeds)
     pipe = One4DPipeline.from_folder(args.model)
+    pipe.defaults = request_defaults(args, pipe.defaults)
     settings = sampling_settings(args, pipe.defaults)
     if args.frames:
         return _evaluate_long(args, pipe, settings, seeds)
@@ -110,7 +111,8 @@ def _evaluate_vae(args: argparse.Namespace, seeds: list[int]) -> int:
           + ", ".join(f"{k} {v:.4f}" for k, v in doc["vae"].items()), file=stream)
     files = _held_out_photos(args, stream)
     if files:
-        doc["photos"] = photo_vae_report(codec, files, EMBEDDED.height, EMBEDDED.width)
+        doc["photos"] = photo_vae_report(codec, files, EMBEDDED.height, EMBEDDED.width,
+                                           request_defaults(args, EMBEDDED).refine_steps)
         print(f"photos ({len(files)} held out, {EMBEDDED.width}x{EMBEDDED.height}): "
               + ", ".join(f"{k} {v:.2f}" for k, v in doc["photos"].items()), file=stream)
     if args.json:

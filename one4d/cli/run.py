@@ -29,7 +29,7 @@ from ..pipeline import One4DPipeline
 from ..long_video import generate_long, plan_long_clip
 from ..request import check_video
 from ..umc import parse_indices
-from .options import add_sampling_options, sampling_settings
+from .options import add_sampling_options, request_defaults, sampling_settings
 
 
 def _progress(total_label: str):
@@ -106,7 +106,7 @@ def gather_inputs(args: argparse.Namespace, defaults: ModelDefaults, height: int
 
 def run(args: argparse.Namespace) -> int:
     folder = ModelFolder.open(args.model)  # a wrong --model fails before the inputs are read
-    defaults = folder.defaults
+    defaults = request_defaults(args, folder.defaults)
     height, width = args.height or defaults.height, args.width or defaults.width
     window = args.window or defaults.frames
     overlap = defaults.overlap if args.overlap is None else args.overlap
@@ -123,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     t0 = time.time()
     pipe = One4DPipeline.from_folder(folder)
+    pipe.defaults = defaults
     images = inputs.images if inputs.indices else None
     result = generate_long(pipe, f, height, width, images, inputs.indices, settings, window, overlap, args.text,
                            args.negative, callback=_progress("sampling"))
