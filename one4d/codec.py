@@ -65,19 +65,19 @@ class VideoCodec:
             video = self.vae.decode(z.to(self.device, self.dtype)).sample
         return video.float().clamp(-1, 1)
 
-    def refine(self, video: torch.Tensor, latents: torch.Tensor, frames: torch.Tensor, steps: int,
+    def refine(self, video: torch.Tensor, latents: torch.Tensor, latent_frames: torch.Tensor, steps: int,
                rate: float = REFINE_RATE, weight: float = REFINE_WEIGHT) -> torch.Tensor:
         """Normalized ``latents`` of ``video`` (``[1, 3, F, H, W]`` in [-1, 1]) with the latent frames marked in
-        ``frames`` (bool ``[T]``) refined by ``steps`` Adam steps of size ``rate`` so that they decode closer to
+        ``latent_frames`` (bool ``[T]``) refined by ``steps`` Adam steps of size ``rate`` so that they decode closer to
         their pixel frames, ``weight`` on the mean squared change (module docstring); the other latent frames are
         returned as they were. The best step is kept, so a refined frame never decodes worse than the encoder's."""
-        if steps <= 0 or not bool(frames.any()):
+        if steps <= 0 or not bool(latent_frames.any()):
             return latents
         stride = self.geometry.time_stride
-        last = int(torch.nonzero(frames).max())
+        last = int(torch.nonzero(latent_frames).max())
         # pixel frames of each latent frame: frame 0 alone, then `stride` frames per latent frame (causal VAE)
         owner = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(stride * last) // stride + 1])
-        target_frames = frames[owner]
+        target_frames = latent_frames[owner]
         with torch.inference_mode(False), torch.enable_grad():
             vae = self.vae
             if any(p.is_inference() for p in vae.parameters()):  # loaded under ComfyUI's inference mode
@@ -89,7 +89,7 @@ class VideoCodec:
                 target = video[:, :, : owner.numel()].detach().clone().float().to(self.device)
                 # clones: tensors made under inference mode cannot be saved for backward
                 mean, std = self._mean.to(self.device).clone(), self._std.to(self.device).clone()
-                keep = frames[: last + 1].to(self.device).view(1, 1, -1, 1, 1).float().clone()
+                keep = latent_frames[: last + 1].to(self.device).view(1, 1, -1, 1, 1).float().clone()
                 pick = target_frames.to(self.device).clone()
                 delta = torch.zeros_like(base, requires_grad=True)
                 opt = torch.optim.Adam([delta], lr=rate)
