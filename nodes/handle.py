@@ -87,7 +87,7 @@ class One4DHandle:
 
     @property
     def refine_steps(self) -> int:
-        """Steps refining a given first frame's latents for the decoder: the embedded kind's; none for Wan
+        """Steps refining the given image of image-to-4D for the decoder: the embedded kind's; none for Wan
         (:mod:`one4d.defaults`)."""
         return EMBEDDED_DEFAULTS.refine_steps if self.is_embedded else 0
 

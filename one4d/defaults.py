@@ -11,8 +11,8 @@ overlap 4 left seams 1.44x (depth) and 1.58x (pose) the jumps within windows, ov
 (`one4d eval --frames 65`, docs/long_video.md). The embedded
 model samples without guidance: on its held-out suite guidance 1.0 beat 3.0 in every mode (depth AbsRel
 full 0.346 vs 0.377) with one model pass per step instead of two (docs/embedded.md). Only the embedded
-model refines a given first frame's latents (25 steps, 2.6 s on two CPU threads, +1.5 dB on the held-out
-photos; :mod:`one4d.codec`): Wan's VAE is the paper's, and a backward pass through it at 480p costs more
+model refines the given image's latents in image-to-4D (25 steps, 2.6 s on two CPU threads, +1.5 dB on the
+held-out photos; :mod:`one4d.codec`): Wan's VAE is the paper's, and a backward pass through it at 480p costs more
 than the gain is known to be worth.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ class ModelDefaults:
     height: int
     width: int
     overlap: int  # frames shared by consecutive windows of a longer clip (one4d.long_video)
-    refine_steps: int = 0  # Adam steps refining a given first frame's latents for the decoder (one4d.codec)
+    refine_steps: int = 0  # Adam steps refining image-to-4D's given image for the decoder (one4d.codec)
     notice: str = ""  # what a user should know about this kind's outputs, said once per run
 
 

@@ -74,7 +74,7 @@ class One4DPipeline:
         refine_steps: Optional[int] = None,
     ) -> Conditioning:
         """Build the UMC conditioning; prompts are encoded by the built-in text encoder unless contexts are given.
-        ``refine_steps``: for a given first frame (:func:`one4d.umc.build_conditioning`; None: the model kind's)."""
+        ``refine_steps``: for the image of image-to-4D (:func:`one4d.umc.build_conditioning`; None: the model kind's)."""
         check_video(num_frames, height, width, indices, self.geometry)
         context, negative_context = text_contexts(self.text_encoder, prompt, negative_prompt, context, negative_context)
         return build_conditioning(self.codec, self.model.variant, num_frames, height, width, frames, indices, context,

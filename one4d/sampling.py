@@ -64,8 +64,8 @@ def observed_latent_frames(cond: Conditioning) -> torch.Tensor | None:
     """Latent frames all of whose pixel frames were given (the mask is 1 on every channel), or None.
 
     Decision (the paper leaves it open): after every step, these RGB latent frames are set to the
-    conditioning latents (:attr:`~one4d.umc.Conditioning.pinned_latents`: frame 0 refined for the decoder, where
-    the model kind refines) noised to the next sigma with the initial noise, as latent inpainting does; the last
+    conditioning latents (:attr:`~one4d.umc.Conditioning.pinned_latents`: the image of image-to-4D refined for the
+    decoder, where the model kind refines) noised to the next sigma with the initial noise, as latent inpainting does; the last
     step leaves them equal to those latents, so the given frames come back at the VAE's
     round-trip quality and the rest of the clip is generated around them. In image mode that is latent
     frame 0 (the causal VAE encodes frame 0 alone); in video mode every frame."""

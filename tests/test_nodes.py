@@ -182,8 +182,8 @@ def test_frame_selection_modes_and_resizing(dirs):
     assert wide.frames.shape == (1, 64, 64, 3)
 
 
-def test_the_embedded_model_refines_a_given_first_frame_under_inference_mode(dirs):
-    """ComfyUI runs nodes under torch.inference_mode; the first frame's latents are refined for the decoder
+def test_the_embedded_model_refines_the_image_of_image_to_4d_under_inference_mode(dirs):
+    """ComfyUI runs nodes under torch.inference_mode; the given image's latents are refined for the decoder
     into the pinned latents (on the CPU with the rest), the DiT's conditioning stays the encoder's."""
     model = _model()
     assert model.refine_steps == 25
@@ -192,7 +192,7 @@ def test_the_embedded_model_refines_a_given_first_frame_under_inference_mode(dir
     assert image.pinned_latents.device.type == "cpu" and image.pinned_latents.shape == image.cond_latents.shape
     assert torch.equal(image.pinned_latents[:, :, 1:], image.cond_latents[:, :, 1:])
     assert not torch.equal(image.pinned_latents[:, :, 0], image.cond_latents[:, :, 0])
-    assert _cond(model, images=_image(2), frame_indices="4,8").cond.pinned_latents is None  # frame 0 not given
+    assert _cond(model, images=_image(2), frame_indices="0,8").cond.pinned_latents is None  # sparse: not refined
 
 
 def test_fit_pads_a_wide_photo_with_the_unobserved_gray_and_says_so(dirs, caplog):

@@ -1,5 +1,5 @@
 """Options shared by the subcommands that sample: steps, guidance, shift, scheduler, seed, and the refinement
-of a given first frame.
+of image-to-4D's given image.
 
 Unset options take the model kind's declared defaults (:mod:`one4d.defaults`), so ``one4d run`` and
 ``one4d eval`` sample like the nodes and the example workflows do.
@@ -28,7 +28,7 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", default=None, choices=SCHEDULERS, help=f"sampler (default: {_per_kind('scheduler')})")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
     p.add_argument("--refine-steps", type=int, default=None,
-                   help="steps refining a given first frame's latents so that it comes back sharper, 0 = off "
+                   help="image to 4D: steps refining the given image's latents so that it comes back sharper, 0 = off "
                         f"(default per model kind: {_per_kind('refine_steps')})")
 
 

@@ -88,7 +88,7 @@ def coupling_report(pipe, seeds: Sequence[int], sigmas: tuple[float, ...] = (0.5
 
 def photo_round_trip(codec, photo: np.ndarray, refine_steps: int = 0) -> np.ndarray:
     """A photo ``[H, W, 3]`` in [0, 1] through the VAE as a one-frame clip, back in [0, 1]; with
-    ``refine_steps``, its latents refined for the decoder as a given first frame's are (:mod:`one4d.codec`)."""
+    ``refine_steps``, its latents refined for the decoder as image-to-4D's given image is (:mod:`one4d.codec`)."""
     frame = torch.from_numpy(photo).permute(2, 0, 1)[None, :, None] * 2 - 1  # [1, 3, 1, H, W]
     with torch.no_grad():
         z = codec.encode(frame)
@@ -112,7 +112,7 @@ def photo_vae_report(codec, files: Sequence, height: int, width: int, refine_ste
 
 def photo_report(pipe, files: Sequence, settings) -> dict[str, float]:
     """How a model reproduces held-out photos: the VAE round trip of each photo (fitted to the model size,
-    :func:`photo_vae_report`, refined as the model kind refines a given first frame) and frame 0 of an
+    :func:`photo_vae_report`, refined as the model kind refines image-to-4D's given image) and frame 0 of an
     image-to-4D run from it, as PSNR against the fitted photo."""
     d = pipe.defaults
     rows = []
