@@ -21,7 +21,7 @@ import torch
 from one4d.codec import VideoCodec
 from one4d.data.media import read_image
 from one4d.data.photos import photo_files
-from one4d.evaluation.reports import photo_round_trip
+from one4d.evaluation.reports import decode_photo, photo_latents, photo_round_trip
 from one4d.evaluation.suite import psnr
 from one4d.models import EMBEDDED_DIR, load_vae_component
 
@@ -30,14 +30,9 @@ def measure(codec: VideoCodec, photos: list[np.ndarray], steps: int, rate: float
     """Mean PSNR of the refined round trip, mean RMS latent change and seconds per photo for one setting."""
     gains, changes, t0 = [], [], time.time()
     for photo in photos:
-        frame = torch.from_numpy(photo).permute(2, 0, 1)[None, :, None] * 2 - 1
-        with torch.no_grad():
-            z = codec.encode(frame)
-        refined = codec.refine(frame, z, torch.ones(1, dtype=torch.bool), steps, rate, weight)
-        with torch.no_grad():
-            back = codec.decode(refined)[0, :, 0].permute(1, 2, 0).numpy() * 0.5 + 0.5
-        gains.append(psnr(back, photo))
-        changes.append(float((refined - z).square().mean().sqrt()))
+        encoded, refined = photo_latents(codec, photo, steps, rate, weight)
+        gains.append(psnr(decode_photo(codec, refined), photo))
+        changes.append(float((refined - encoded).square().mean().sqrt()))
     return {"psnr": float(np.mean(gains)), "rms_change": float(np.mean(changes)), "s_per_photo": (time.time() - t0) / len(photos)}
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..data import render_scene
+from ..codec import REFINE_RATE, REFINE_WEIGHT
 from ..data.media import read_image
 from ..errors import One4DInputError
 from ..pointmap import denormalize, fit_normalization, normalize
@@ -86,15 +87,27 @@ def coupling_report(pipe, seeds: Sequence[int], sigmas: tuple[float, ...] = (0.5
     return out
 
 
-def photo_round_trip(codec, photo: np.ndarray, refine_steps: int = 0) -> np.ndarray:
-    """A photo ``[H, W, 3]`` in [0, 1] through the VAE as a one-frame clip, back in [0, 1]; with
-    ``refine_steps``, its latents refined for the decoder as image-to-4D's given image is (:mod:`one4d.codec`)."""
+def photo_latents(codec, photo: np.ndarray, refine_steps: int = 0, rate: float = REFINE_RATE,
+                  weight: float = REFINE_WEIGHT) -> tuple[torch.Tensor, torch.Tensor]:
+    """A photo ``[H, W, 3]`` in [0, 1] encoded as a one-frame clip: the encoder's latents and, with
+    ``refine_steps``, those refined for the decoder as image-to-4D's given image is (:mod:`one4d.codec`; else the
+    same tensor)."""
     frame = torch.from_numpy(photo).permute(2, 0, 1)[None, :, None] * 2 - 1  # [1, 3, 1, H, W]
     with torch.no_grad():
         z = codec.encode(frame)
-    z = codec.refine(frame, z, torch.ones(1, dtype=torch.bool), refine_steps)
+    return z, codec.refine(frame, z, torch.ones(1, dtype=torch.bool), refine_steps, rate, weight)
+
+
+def decode_photo(codec, latents: torch.Tensor) -> np.ndarray:
+    """One-frame latents back to a photo ``[H, W, 3]`` in [0, 1]."""
     with torch.no_grad():
-        return codec.decode(z)[0, :, 0].permute(1, 2, 0).numpy() * 0.5 + 0.5
+        return codec.decode(latents)[0, :, 0].permute(1, 2, 0).numpy() * 0.5 + 0.5
+
+
+def photo_round_trip(codec, photo: np.ndarray, refine_steps: int = 0) -> np.ndarray:
+    """A photo ``[H, W, 3]`` in [0, 1] through the VAE as a one-frame clip, back in [0, 1] (refined with
+    ``refine_steps``, :func:`photo_latents`)."""
+    return decode_photo(codec, photo_latents(codec, photo, refine_steps)[1])
 
 
 def photo_vae_report(codec, files: Sequence, height: int, width: int, refine_steps: int = 0) -> dict[str, float]:
@@ -103,9 +116,10 @@ def photo_vae_report(codec, files: Sequence, height: int, width: int, refine_ste
     rows = []
     for path in files:
         photo = read_image(path, height, width)
-        row = {"vae_psnr": psnr(photo_round_trip(codec, photo), photo)}
+        encoded, refined = photo_latents(codec, photo, refine_steps)
+        row = {"vae_psnr": psnr(decode_photo(codec, encoded), photo)}
         if refine_steps > 0:
-            row["refined_psnr"] = psnr(photo_round_trip(codec, photo, refine_steps), photo)
+            row["refined_psnr"] = psnr(decode_photo(codec, refined), photo)
         rows.append(row)
     return mean_rows(rows)
 
